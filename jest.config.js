@@ -1,0 +1,21 @@
+// Tests run as native ESM (NODE_OPTIONS=--experimental-vm-modules is set by `npm test`), transpiled
+// by SWC; type checking is a separate step (`npm run typecheck`).
+/** @type {import('jest').Config} */
+export default {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test', '<rootDir>/server', '<rootDir>/actors', '<rootDir>/shared', '<rootDir>/client'],
+  testMatch: ['**/*.test.ts'],
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'typescript' }, target: 'es2024' }, module: { type: 'es6' } },
+    ],
+  },
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  testTimeout: 60_000,
+  // Test files share the real services started once by the global setup; each file isolates its
+  // own state (database, key prefix, topics). Two workers fit the 2-core machines we run on.
+  maxWorkers: 2,
+};

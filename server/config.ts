@@ -1,0 +1,146 @@
+// The server's whole configuration: one zod schema over the environment. Every variable is listed
+// and explained in README.md ("Configuration"); a test keeps the two in step.
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+const integer = (defaultValue: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(defaultValue);
+
+function urlWithProtocols(protocols: readonly string[], example: string) {
+  return optionalString.refine(
+    (value) => {
+      if (value === undefined) return true;
+      try {
+        const url = new URL(value);
+        return protocols.includes(url.protocol) && url.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL like ${example}` },
+  );
+}
+
+const brokerList = optionalString
+  .refine((value) => value === undefined || value.split(',').every((b) => /^[^\s:,]+:\d{1,5}$/.test(b.trim())), {
+    message: 'must be a comma-separated list of host:port',
+  })
+  .transform((value) => (value === undefined ? undefined : value.split(',').map((b) => b.trim())));
+
+/** `kid:base64key` pairs separated by commas; every key must decode to 32 bytes (AES-256). */
+const encryptionKeys = optionalString
+  .refine(
+    (value) =>
+      value === undefined ||
+      value.split(',').every((pair) => {
+        const [kid, key, extra] = pair.trim().split(':');
+        return !!kid && /^[A-Za-z0-9_-]{1,32}$/.test(kid) && !!key && extra === undefined && Buffer.from(key, 'base64').length === 32;
+      }),
+    { message: 'must be kid:base64key pairs separated by commas, each key 32 bytes (e.g. k1:<openssl rand -base64 32>)' },
+  )
+  .transform((value) =>
+    value === undefined
+      ? undefined
+      : value.split(',').map((pair) => {
+          const [kid, key] = pair.trim().split(':') as [string, string];
+          return { kid, key: Buffer.from(key, 'base64') };
+        }),
+  );
+
+export const configSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    PORT: integer(3000, 0, 65535),
+    NODE_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash and underscore, at most 64')
+      .default(`${os.hostname()}-${process.pid}`),
+    DATA_DIR: z.string().min(1).default('./data'),
+    DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/db'),
+    DATABASE_POOL_MAX: integer(10, 1, 200),
+    REDIS_URL: urlWithProtocols(['redis:', 'rediss:'], 'redis://host:6379'),
+    KAFKA_BROKERS: brokerList,
+    KAFKA_CLIENT_ID: z.string().min(1).default('glavito-onboarding'),
+    JWT_SECRET: optionalString.refine((value) => value === undefined || value.length >= 32, {
+      message: 'must be at least 32 characters',
+    }),
+    JWT_JWKS_URL: urlWithProtocols(['https:', 'http:'], 'https://auth.example.com/.well-known/jwks.json'),
+    JWT_ISSUER: optionalString,
+    JWT_AUDIENCE: optionalString,
+    ENCRYPTION_KEYS: encryptionKeys,
+    LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+    SHUTDOWN_TIMEOUT_MS: integer(10_000, 100, 600_000),
+    READINESS_TIMEOUT_MS: integer(2_000, 50, 60_000),
+    HTTP_BODY_LIMIT_BYTES: integer(1_048_576, 1_024, 64 * 1_048_576),
+    SOCKET_MAX_MESSAGE_BYTES: integer(1_048_576, 1_024, 64 * 1_048_576),
+  })
+  .superRefine((env, ctx) => {
+    if (env.JWT_SECRET !== undefined && env.JWT_JWKS_URL !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_JWKS_URL'], message: 'set JWT_SECRET or JWT_JWKS_URL, not both' });
+    }
+    // Nodes of a cluster must verify each other's tokens, so a secret generated per node will not do.
+    if (env.REDIS_URL !== undefined && env.JWT_SECRET === undefined && env.JWT_JWKS_URL === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_SECRET'],
+        message: 'required (or JWT_JWKS_URL) when REDIS_URL is set: every node must share the token key',
+      });
+    }
+  });
+
+/**
+ * Each dependency is chosen on its own variable: PostgreSQL when DATABASE_URL is set (else SQLite in
+ * DATA_DIR), Redis placement and fan-out when REDIS_URL is set, Kafka relay when KAFKA_BROKERS is set.
+ */
+export type Config = z.output<typeof configSchema> & { dataDir: string };
+
+/** Names of every variable the schema reads; the README and docker-compose tests check against it. */
+export const CONFIG_VARIABLES = Object.keys(configSchema.shape) as readonly string[];
+
+export class ConfigError extends Error {
+  readonly problems: readonly { variable: string; message: string }[];
+
+  constructor(problems: readonly { variable: string; message: string }[]) {
+    super(
+      `Invalid configuration:\n${problems.map((p) => `  - ${p.variable}: ${p.message}`).join('\n')}\n` +
+        'See "Configuration" in README.md.',
+    );
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input = Object.fromEntries(CONFIG_VARIABLES.map((name) => [name, env[name]]));
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? '(environment)'), message: issue.message })),
+    );
+  }
+  return {
+    ...parsed.data,
+    dataDir: path.resolve(parsed.data.DATA_DIR),
+  };
+}
+
+/** A URL for logs and error messages: the password is never printed. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

@@ -1,0 +1,81 @@
+// The persistent model, shared by PostgreSQL and the embedded SQLite (same entities, same
+// migrations). `server/db/migrations` creates exactly these tables; a test compares the two.
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+
+export const SESSION_STATUSES = ['active', 'paused', 'completed', 'abandoned'] as const;
+
+/** One tenant's onboarding session. Its step data lives in the Yjs document (the update log). */
+export const OnboardingSession = defineEntity({
+  name: 'OnboardingSession',
+  tableName: 'onboarding_session',
+  properties: {
+    id: p.string().length(36).primary(),
+    tenantId: p.string().length(64).index(),
+    status: p.enum(SESSION_STATUSES).default('active'),
+    currentStep: p.string().length(64),
+    createdBy: p.string().length(128),
+    // Fencing epoch of the shard lease under which the session's actor was last activated; every
+    // commit of the update log checks it, so a stale owner cannot write (DESIGN.md, invariant 2).
+    ownerEpoch: p.bigint('number').default(0),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+    lastActivityAt: p.datetime().onCreate(() => new Date()),
+    completedAt: p.datetime().nullable(),
+  },
+});
+export type OnboardingSession = InferEntity<typeof OnboardingSession>;
+
+/** The session's durable Yjs update log: an edit is acknowledged only once its row is committed. */
+export const SessionUpdate = defineEntity({
+  name: 'SessionUpdate',
+  tableName: 'session_update',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    sessionId: p.string().length(36),
+    epoch: p.bigint('number'),
+    update: p.blob(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+  },
+  indexes: [{ properties: ['sessionId', 'id'] }],
+});
+export type SessionUpdate = InferEntity<typeof SessionUpdate>;
+
+/** Transactional outbox: domain events written with the state change, relayed at least once. */
+export const OutboxEvent = defineEntity({
+  name: 'OutboxEvent',
+  tableName: 'outbox_event',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    tenantId: p.string().length(64),
+    topic: p.string().length(128),
+    type: p.string().length(128),
+    payload: p.json<Record<string, unknown>>(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    publishedAt: p.datetime().nullable(),
+  },
+  indexes: [{ properties: ['publishedAt', 'id'] }, { properties: ['tenantId', 'id'] }],
+});
+export type OutboxEvent = InferEntity<typeof OutboxEvent>;
+
+/** Who changed what, when: one row per state change, secrets redacted before they get here. */
+export const AuditEntry = defineEntity({
+  name: 'AuditEntry',
+  tableName: 'audit_entry',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    tenantId: p.string().length(64),
+    actorId: p.string().length(128),
+    actorRole: p.string().length(16),
+    action: p.string().length(64),
+    target: p.string().length(128),
+    before: p.json<Record<string, unknown>>().nullable(),
+    after: p.json<Record<string, unknown>>().nullable(),
+    requestId: p.string().length(64).nullable(),
+    ip: p.string().length(64).nullable(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+  },
+  indexes: [{ properties: ['tenantId', 'createdAt'] }],
+});
+export type AuditEntry = InferEntity<typeof AuditEntry>;
+
+export const entities = [OnboardingSession, SessionUpdate, OutboxEvent, AuditEntry];

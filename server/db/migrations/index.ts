@@ -1,0 +1,5 @@
+// Migrations are listed explicitly (no file globbing), so they load the same way from source,
+// tests and containers. Append new ones; never edit one that has shipped.
+import { Migration20261123Initial } from './Migration20261123_initial.ts';
+
+export const migrations = [Migration20261123Initial];

@@ -1,0 +1,56 @@
+// The Koa application: middleware in order, then the routers.
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { TokenVerifier } from '../auth/tokens.ts';
+import type { Logger } from '../logger.ts';
+import { httpMetrics, type Metrics } from '../metrics.ts';
+import { checkReadiness, type DependencyCheck } from '../readiness.ts';
+import type { AppState } from './context.ts';
+import { authenticate, errorEnvelope, requestContext } from './middleware.ts';
+
+export type AppDeps = {
+  log: Logger;
+  metrics: Metrics;
+  verify: TokenVerifier;
+  nodeId: string;
+  dependencies: readonly DependencyCheck[];
+  readinessTimeoutMs: number;
+  bodyLimitBytes: number;
+  /** False once shutdown began: /readyz answers 503 so load balancers drain this node. */
+  isAcceptingWork: () => boolean;
+};
+
+export function createApp(deps: AppDeps): Koa<AppState> {
+  const app = new Koa<AppState>({ proxy: true });
+
+  const ops = new Router<AppState>();
+  ops.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok', node: deps.nodeId };
+  });
+  ops.get('/readyz', async (ctx) => {
+    const readiness = await checkReadiness(deps.dependencies, deps.readinessTimeoutMs, deps.metrics);
+    const accepting = deps.isAcceptingWork();
+    ctx.status = readiness.ready && accepting ? 200 : 503;
+    ctx.body = { status: !accepting ? 'shutting_down' : readiness.ready ? 'ready' : 'not_ready', node: deps.nodeId, ...readiness };
+  });
+  ops.get('/metrics', async (ctx) => {
+    ctx.type = deps.metrics.registry.contentType;
+    ctx.body = await deps.metrics.registry.metrics();
+  });
+
+  const api = new Router<AppState>({ prefix: '/api/v1' });
+  api.use(authenticate(deps.verify));
+  api.get('/me', (ctx) => {
+    ctx.body = { principal: ctx.state.principal };
+  });
+
+  app.use(requestContext(deps.log));
+  app.use(errorEnvelope());
+  app.use(httpMetrics(deps.metrics));
+  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.bodyLimitBytes, encoding: 'utf-8' }));
+  app.use(ops.routes());
+  app.use(api.routes());
+  app.use(api.allowedMethods());
+  return app;
+}

@@ -1,0 +1,53 @@
+// Prometheus metrics (prom-client). One registry per server instance, so several servers in one
+// process (tests) do not mix their numbers.
+import type { Middleware } from 'koa';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AppState } from './http/context.ts';
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics(nodeId: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: nodeId });
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    httpRequestDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by method, route template and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    socketConnections: new Gauge({
+      name: 'socketio_connections',
+      help: 'Socket.IO connections open on this node',
+      registers: [registry],
+    }),
+    socketAuthFailures: new Counter({
+      name: 'socketio_auth_failures_total',
+      help: 'Socket.IO handshakes refused, by error code',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    dependencyUp: new Gauge({
+      name: 'dependency_up',
+      help: '1 when the last readiness check of the dependency passed, else 0',
+      labelNames: ['dependency'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+/** Times every request under its route template (not the raw path, which would explode labels). */
+export function httpMetrics(metrics: Metrics): Middleware<AppState> {
+  return async (ctx, next) => {
+    const end = metrics.httpRequestDuration.startTimer();
+    try {
+      await next();
+    } finally {
+      const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      end({ method: ctx.method, route, status: String(ctx.status) });
+    }
+  };
+}

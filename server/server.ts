@@ -1,0 +1,112 @@
+// Composition root: opens the dependencies the configuration selects, wires Koa and Socket.IO on
+// one HTTP server, and knows how to shut all of it down in order.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolveJwtSecret } from './auth/local-secret.ts';
+import { createTokenVerifier } from './auth/tokens.ts';
+import { redactUrl, type Config } from './config.ts';
+import { migrate, openDatabase, type Database } from './db/orm.ts';
+import { createApp } from './http/app.ts';
+import { connectKafka, type KafkaConnection } from './infra/kafka.ts';
+import { connectRedis } from './infra/redis.ts';
+import type { Logger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import type { DependencyCheck } from './readiness.ts';
+import { createSocketServer } from './realtime/socket-server.ts';
+
+export type RunningServer = {
+  url: string;
+  port: number;
+  db: Database;
+  /** Stop accepting, drain in-flight work (bounded by SHUTDOWN_TIMEOUT_MS), close everything. */
+  stop(): Promise<void>;
+};
+
+/** A start-up failure that names the variable to fix; main prints it and exits non-zero. */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const metrics = createMetrics(config.NODE_ID);
+  const verify = createTokenVerifier({
+    secret: resolveJwtSecret(config),
+    jwksUrl: config.JWT_JWKS_URL,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+  });
+
+  const db = await openDatabaseOrExplain(config);
+  const applied = await migrate(db);
+  if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+
+  const dependencies: DependencyCheck[] = [{ name: 'database', check: () => db.ping() }];
+  const redis = config.REDIS_URL !== undefined ? connectRedis(config.REDIS_URL, log) : undefined;
+  if (redis) dependencies.push({ name: 'redis', check: async () => void (await redis.ping()) });
+  let kafka: KafkaConnection | undefined;
+  if (config.KAFKA_BROKERS !== undefined) {
+    kafka = connectKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, log });
+    dependencies.push({ name: 'kafka', check: () => kafka!.ping() });
+  }
+
+  let accepting = true;
+  const app = createApp({
+    log,
+    metrics,
+    verify,
+    nodeId: config.NODE_ID,
+    dependencies,
+    readinessTimeoutMs: config.READINESS_TIMEOUT_MS,
+    bodyLimitBytes: config.HTTP_BODY_LIMIT_BYTES,
+    isAcceptingWork: () => accepting,
+  });
+  const httpServer = http.createServer(app.callback());
+  // Idle keep-alive connections must not hold shutdown hostage past the drain deadline.
+  httpServer.keepAliveTimeout = 5_000;
+  const io = createSocketServer(httpServer, { verify, maxMessageBytes: config.SOCKET_MAX_MESSAGE_BYTES, log, metrics });
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.PORT, config.HOST, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  log.info({ port, database: db.dialect, redis: !!redis, kafka: !!kafka }, 'server listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      accepting = false;
+      log.info('shutting down: draining');
+      const drained = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      httpServer.closeIdleConnections();
+      // Socket.IO clients are told to go (they reconnect to another node); io.close() also closes
+      // the HTTP server, which the line above already did.
+      io.disconnectSockets(true);
+      const deadline = setTimeout(() => {
+        log.warn({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'drain deadline reached: closing remaining connections');
+        httpServer.closeAllConnections();
+      }, config.SHUTDOWN_TIMEOUT_MS);
+      await drained;
+      clearTimeout(deadline);
+      await Promise.allSettled([kafka?.close(), redis?.quit(), db.close()]);
+      log.info('shut down');
+    })());
+
+  return { url: `http://127.0.0.1:${port}`, port, db, stop };
+}
+
+async function openDatabaseOrExplain(config: Config): Promise<Database> {
+  try {
+    return await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolMax: config.DATABASE_POOL_MAX });
+  } catch (error) {
+    const where =
+      config.DATABASE_URL !== undefined ? `DATABASE_URL=${redactUrl(config.DATABASE_URL)}` : `DATA_DIR=${config.dataDir}`;
+    throw new StartupError(`cannot open the database (${where}): ${(error as Error).message}`, { cause: error });
+  }
+}
