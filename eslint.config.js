@@ -17,7 +17,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['scripts/**', 'bench/**', 'server/cli/**'],
+    files: ['scripts/**', 'bench/**', 'server/cli/**', 'test/**'],
     rules: { 'no-console': 'off' },
   },
 );

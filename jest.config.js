@@ -3,8 +3,8 @@
 /** @type {import('jest').Config} */
 export default {
   testEnvironment: 'node',
-  roots: ['<rootDir>/test', '<rootDir>/server', '<rootDir>/actors', '<rootDir>/shared', '<rootDir>/client'],
-  testMatch: ['**/*.test.ts'],
+  testMatch: ['<rootDir>/{test,server,actors,shared,client}/**/*.test.ts'],
+  modulePathIgnorePatterns: ['<rootDir>/.cache/', '<rootDir>/data/', '<rootDir>/bench/peers/'],
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
     '^.+\\.ts$': [

@@ -39,9 +39,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     audience: config.JWT_AUDIENCE,
   });
 
-  const db = await openDatabaseOrExplain(config);
-  const applied = await migrate(db);
-  if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+  const db = await openAndMigrateDatabase(config, log);
 
   const dependencies: DependencyCheck[] = [{ name: 'database', check: () => db.ping() }];
   const redis = config.REDIS_URL !== undefined ? connectRedis(config.REDIS_URL, log) : undefined;
@@ -101,10 +99,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   return { url: `http://127.0.0.1:${port}`, port, db, stop };
 }
 
-async function openDatabaseOrExplain(config: Config): Promise<Database> {
+/** Opens the database and applies pending migrations; a failure names the variable to fix. */
+async function openAndMigrateDatabase(config: Config, log: Logger): Promise<Database> {
+  let db: Database | undefined;
   try {
-    return await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolMax: config.DATABASE_POOL_MAX });
+    db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolMax: config.DATABASE_POOL_MAX });
+    const applied = await migrate(db);
+    if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+    return db;
   } catch (error) {
+    await db?.close().catch(() => {});
     const where =
       config.DATABASE_URL !== undefined ? `DATABASE_URL=${redactUrl(config.DATABASE_URL)}` : `DATA_DIR=${config.dataDir}`;
     throw new StartupError(`cannot open the database (${where}): ${(error as Error).message}`, { cause: error });
