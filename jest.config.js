@@ -15,6 +15,7 @@ export default {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60_000,
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   // Test files share the real services started once by the global setup; each file isolates its
   // own state (database, key prefix, topics). Two workers fit the 2-core machines we run on.
   maxWorkers: 2,
