@@ -92,7 +92,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       }, config.SHUTDOWN_TIMEOUT_MS);
       await drained;
       clearTimeout(deadline);
-      await Promise.allSettled([kafka?.close(), redis?.quit(), db.close()]);
+      // disconnect(), not quit(): it also stops reconnect attempts to a Redis that is down.
+      redis?.disconnect();
+      await Promise.allSettled([kafka?.close(), db.close()]);
       log.info('shut down');
     })());
 

@@ -56,6 +56,7 @@ export function connectKafka(options: { brokers: string[]; clientId: string; log
       await (await connectedAdmin()).describeCluster();
     },
     async close() {
+      await connecting?.catch(() => {});
       await admin?.disconnect();
       admin = undefined;
     },
