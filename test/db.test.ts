@@ -9,11 +9,13 @@ import { createTestDatabase, type TestDatabase } from './support/isolation.ts';
 describe.each(['postgresql', 'sqlite'] as const)('the schema on %s', (dialect) => {
   let db: Database;
   let pgDatabase: TestDatabase | undefined;
+  let applied: string[];
 
   beforeAll(async () => {
     if (dialect === 'postgresql') pgDatabase = await createTestDatabase();
     db = await openDatabase({ databaseUrl: pgDatabase?.url, dataDir: tempDir() });
     expect(db.dialect).toBe(dialect);
+    applied = await migrate(db);
   });
   afterAll(async () => {
     await db.close();
@@ -21,7 +23,7 @@ describe.each(['postgresql', 'sqlite'] as const)('the schema on %s', (dialect) =
   });
 
   it('applies every migration once, then has nothing left to apply', async () => {
-    expect(await migrate(db)).toEqual(migrations.map((m) => new m(undefined as never, undefined as never).name));
+    expect(applied).toEqual(migrations.map((m) => new m(undefined as never, undefined as never).name));
     expect(await migrate(db)).toEqual([]);
   });
 
@@ -49,7 +51,7 @@ describe.each(['postgresql', 'sqlite'] as const)('the schema on %s', (dialect) =
     const em = db.em();
     const id = crypto.randomUUID();
     const update = Uint8Array.from([0, 1, 2, 250, 255]);
-    em.create(OnboardingSession, { id, tenantId: 'acme', currentStep: 'welcome', createdBy: 'alice', ownerEpoch: 2 ** 40 });
+    em.create(OnboardingSession, { id, tenantId: 'acme', currentStep: 'welcome', steps: { welcome: { status: 'in_progress' } }, createdBy: 'alice', ownerEpoch: 2 ** 40 });
     em.create(SessionUpdate, { sessionId: id, epoch: 2 ** 40, update: Buffer.from(update) });
     em.create(OutboxEvent, { tenantId: 'acme', topic: 'onboarding', type: 'session.started', payload: { sessionId: id, n: [1, 2] } });
     em.create(AuditEntry, { tenantId: 'acme', actorId: 'alice', actorRole: 'admin', action: 'session.start', target: id, after: { status: 'active' } });
@@ -72,9 +74,20 @@ describe.each(['postgresql', 'sqlite'] as const)('the schema on %s', (dialect) =
       .em()
       .getConnection()
       .execute(
-        `insert into onboarding_session (id, tenant_id, status, current_step, created_by, owner_epoch, created_at, updated_at, last_activity_at) values (?, 'acme', 'deleted', 'welcome', 'bob', 0, ?, ?, ?)`,
+        `insert into onboarding_session (id, tenant_id, status, current_step, steps, created_by, owner_epoch, created_at, updated_at, last_activity_at) values (?, 'acme', 'deleted', 'welcome', '{}', 'bob', 0, ?, ?, ?)`,
         [crypto.randomUUID(), new Date(), new Date(), new Date()],
       );
     await expect(insert).rejects.toThrow(/check constraint|CHECK constraint/i);
+  });
+
+  it('allows one live session per tenant, and any number of ended ones', async () => {
+    const em = db.em();
+    const session = (status: 'active' | 'paused' | 'completed' | 'abandoned') =>
+      em.insert(OnboardingSession, { id: crypto.randomUUID(), tenantId: 'solo', status, currentStep: 'welcome', steps: {}, createdBy: 'bob' });
+    await session('completed');
+    await session('abandoned');
+    await session('completed');
+    await session('paused');
+    await expect(session('active')).rejects.toThrow(/unique|UNIQUE/);
   });
 });

@@ -4,7 +4,10 @@ import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 
 export const SESSION_STATUSES = ['active', 'paused', 'completed', 'abandoned'] as const;
 
-/** One tenant's onboarding session. Its step data lives in the Yjs document (the update log). */
+/**
+ * One tenant's onboarding session: status and step progress (the step machine's state). Its step
+ * data lives in the Yjs document, persisted as the update log below.
+ */
 export const OnboardingSession = defineEntity({
   name: 'OnboardingSession',
   tableName: 'onboarding_session',
@@ -13,6 +16,7 @@ export const OnboardingSession = defineEntity({
     tenantId: p.string().length(64).index(),
     status: p.enum(SESSION_STATUSES).default('active'),
     currentStep: p.string().length(64),
+    steps: p.json<Record<string, { status: string; startedAt?: string; completedAt?: string }>>(),
     createdBy: p.string().length(128),
     // Fencing epoch of the shard lease under which the session's actor was last activated; every
     // commit of the update log checks it, so a stale owner cannot write (DESIGN.md, invariant 2).
@@ -22,6 +26,9 @@ export const OnboardingSession = defineEntity({
     lastActivityAt: p.datetime().onCreate(() => new Date()),
     completedAt: p.datetime().nullable(),
   },
+  // One live (active or paused) session per tenant, enforced by the database so that concurrent
+  // `start` calls on any node converge on the same session.
+  uniques: [{ name: 'onboarding_session_one_live_per_tenant', properties: ['tenantId'], where: { status: { $in: ['active', 'paused'] } } }],
 });
 export type OnboardingSession = InferEntity<typeof OnboardingSession>;
 
@@ -39,6 +46,33 @@ export const SessionUpdate = defineEntity({
   indexes: [{ properties: ['sessionId', 'id'] }],
 });
 export type SessionUpdate = InferEntity<typeof SessionUpdate>;
+
+/** The compacted document: the state as of update `uptoUpdateId`; older updates are deleted. */
+export const SessionSnapshot = defineEntity({
+  name: 'SessionSnapshot',
+  tableName: 'session_snapshot',
+  properties: {
+    sessionId: p.string().length(36).primary(),
+    uptoUpdateId: p.bigint('number'),
+    state: p.blob(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+  },
+});
+export type SessionSnapshot = InferEntity<typeof SessionSnapshot>;
+
+/** How long a step took in a completed session: feeds the time-remaining estimate. */
+export const StepDuration = defineEntity({
+  name: 'StepDuration',
+  tableName: 'step_duration',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    stepId: p.string().length(64),
+    minutes: p.double(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+  },
+  indexes: [{ properties: ['stepId', 'id'] }],
+});
+export type StepDuration = InferEntity<typeof StepDuration>;
 
 /** Transactional outbox: domain events written with the state change, relayed at least once. */
 export const OutboxEvent = defineEntity({
@@ -78,4 +112,4 @@ export const AuditEntry = defineEntity({
 });
 export type AuditEntry = InferEntity<typeof AuditEntry>;
 
-export const entities = [OnboardingSession, SessionUpdate, OutboxEvent, AuditEntry];
+export const entities = [OnboardingSession, SessionUpdate, SessionSnapshot, StepDuration, OutboxEvent, AuditEntry];
