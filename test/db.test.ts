@@ -83,7 +83,7 @@ describe.each(['postgresql', 'sqlite'] as const)('the schema on %s', (dialect) =
   it('allows one live session per tenant, and any number of ended ones', async () => {
     const em = db.em();
     const session = (status: 'active' | 'paused' | 'completed' | 'abandoned') =>
-      em.insert(OnboardingSession, { id: crypto.randomUUID(), tenantId: 'solo', status, currentStep: 'welcome', steps: {}, createdBy: 'bob' });
+      em.insert(OnboardingSession, { id: crypto.randomUUID(), tenantId: 'solo', status, currentStep: 'welcome', steps: {}, createdBy: 'bob', createdAt: new Date(), updatedAt: new Date(), lastActivityAt: new Date() });
     await session('completed');
     await session('abandoned');
     await session('completed');
