@@ -83,6 +83,12 @@ export const configSchema = z
     READINESS_TIMEOUT_MS: integer(2_000, 50, 60_000),
     HTTP_BODY_LIMIT_BYTES: integer(1_048_576, 1_024, 64 * 1_048_576),
     SOCKET_MAX_MESSAGE_BYTES: integer(1_048_576, 1_024, 64 * 1_048_576),
+    MAX_DOCUMENT_BYTES: integer(2 * 1_048_576, 16_384, 256 * 1_048_576),
+    SESSION_IDLE_MS: integer(300_000, 100, 86_400_000),
+    SESSION_ABANDON_AFTER_MS: integer(30 * 86_400_000, 1_000, 365 * 86_400_000),
+    SESSION_SNAPSHOT_EVERY_UPDATES: integer(500, 1, 1_000_000),
+    SESSION_SNAPSHOT_EVERY_BYTES: integer(1_048_576, 1_024, 256 * 1_048_576),
+    STEP_DURATION_MIN_SAMPLES: integer(5, 1, 10_000),
   })
   .superRefine((env, ctx) => {
     if (env.JWT_SECRET !== undefined && env.JWT_JWKS_URL !== undefined) {

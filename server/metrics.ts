@@ -30,6 +30,17 @@ export function createMetrics(nodeId: string) {
       labelNames: ['code'] as const,
       registers: [registry],
     }),
+    sessionActorsActive: new Gauge({
+      name: 'session_actors_active',
+      help: 'Session actors activated on this node',
+      registers: [registry],
+    }),
+    sessionActorEvents: new Counter({
+      name: 'session_actor_events_total',
+      help: 'Session actor lifecycle events: activated, passivated, failed (dropped)',
+      labelNames: ['event'] as const,
+      registers: [registry],
+    }),
     dependencyUp: new Gauge({
       name: 'dependency_up',
       help: '1 when the last readiness check of the dependency passed, else 0',

@@ -6,7 +6,13 @@ import { resolveJwtSecret } from './auth/local-secret.ts';
 import { createTokenVerifier } from './auth/tokens.ts';
 import { redactUrl, type Config } from './config.ts';
 import { migrate, openDatabase, type Database } from './db/orm.ts';
+import { LocalPlacement } from '../actors/placement.ts';
+import { SessionStore } from '../actors/session/session-store.ts';
 import { createApp } from './http/app.ts';
+import { onboardingRoutes } from './http/onboarding-routes.ts';
+import { openApiDocument } from './http/openapi.ts';
+import { startAbandonmentSweeper } from './sessions/abandonment.ts';
+import { SessionService } from './sessions/session-service.ts';
 import { connectKafka, type KafkaConnection } from './infra/kafka.ts';
 import { connectRedis } from './infra/redis.ts';
 import type { Logger } from './logger.ts';
@@ -14,10 +20,13 @@ import { createMetrics } from './metrics.ts';
 import type { DependencyCheck } from './readiness.ts';
 import { createSocketServer } from './realtime/socket-server.ts';
 
+const SERVER_VERSION = '0.1.0';
+
 export type RunningServer = {
   url: string;
   port: number;
   db: Database;
+  sessions: SessionService;
   /** Stop accepting, drain in-flight work (bounded by SHUTDOWN_TIMEOUT_MS), close everything. */
   stop(): Promise<void>;
 };
@@ -50,6 +59,21 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     dependencies.push({ name: 'kafka', check: () => kafka!.ping() });
   }
 
+  const store = new SessionStore(db);
+  const sessions = new SessionService({
+    store,
+    placement: new LocalPlacement((await store.maxEpoch()) + 1),
+    log,
+    metrics,
+    idleMs: config.SESSION_IDLE_MS,
+    maxDocumentBytes: config.MAX_DOCUMENT_BYTES,
+    snapshotEveryUpdates: config.SESSION_SNAPSHOT_EVERY_UPDATES,
+    snapshotEveryBytes: config.SESSION_SNAPSHOT_EVERY_BYTES,
+    minDurationSamples: config.STEP_DURATION_MIN_SAMPLES,
+  });
+  const abandonment = startAbandonmentSweeper({ store, sessions, abandonAfterMs: config.SESSION_ABANDON_AFTER_MS, log });
+  const routes = onboardingRoutes(sessions, db);
+
   let accepting = true;
   const app = createApp({
     log,
@@ -60,6 +84,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     readinessTimeoutMs: config.READINESS_TIMEOUT_MS,
     bodyLimitBytes: config.HTTP_BODY_LIMIT_BYTES,
     isAcceptingWork: () => accepting,
+    routes,
+    openApi: openApiDocument(routes, { version: SERVER_VERSION }),
   });
   const httpServer = http.createServer(app.callback());
   // Idle keep-alive connections must not hold shutdown hostage past the drain deadline.
@@ -92,13 +118,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       }, config.SHUTDOWN_TIMEOUT_MS);
       await drained;
       clearTimeout(deadline);
+      // Every acknowledged edit is already committed; this flushes snapshots and unloads actors.
+      await abandonment.stop();
+      await sessions.stop().catch((error: unknown) => log.warn({ err: error }, 'some sessions did not passivate cleanly'));
       // disconnect(), not quit(): it also stops reconnect attempts to a Redis that is down.
       redis?.disconnect();
       await Promise.allSettled([kafka?.close(), db.close()]);
       log.info('shut down');
     })());
 
-  return { url: `http://127.0.0.1:${port}`, port, db, stop };
+  return { url: `http://127.0.0.1:${port}`, port, db, sessions, stop };
 }
 
 /** Opens the database and applies pending migrations; a failure names the variable to fix. */

@@ -8,6 +8,7 @@ import { httpMetrics, type Metrics } from '../metrics.ts';
 import { checkReadiness, type DependencyCheck } from '../readiness.ts';
 import type { AppState } from './context.ts';
 import { authenticate, errorEnvelope, requestContext } from './middleware.ts';
+import { mountRoutes, type AnyRouteSpec } from './routes.ts';
 
 export type AppDeps = {
   log: Logger;
@@ -19,6 +20,9 @@ export type AppDeps = {
   bodyLimitBytes: number;
   /** False once shutdown began: /readyz answers 503 so load balancers drain this node. */
   isAcceptingWork: () => boolean;
+  /** The /api/v1 routes (authenticated) and their OpenAPI document. */
+  routes: readonly AnyRouteSpec[];
+  openApi: Record<string, unknown>;
 };
 
 export function createApp(deps: AppDeps): Koa<AppState> {
@@ -38,12 +42,16 @@ export function createApp(deps: AppDeps): Koa<AppState> {
     ctx.type = deps.metrics.registry.contentType;
     ctx.body = await deps.metrics.registry.metrics();
   });
+  ops.get('/api/openapi.json', (ctx) => {
+    ctx.body = deps.openApi;
+  });
 
   const api = new Router<AppState>({ prefix: '/api/v1' });
   api.use(authenticate(deps.verify));
   api.get('/me', (ctx) => {
     ctx.body = { principal: ctx.state.principal };
   });
+  mountRoutes(api, deps.routes);
 
   app.use(requestContext(deps.log));
   app.use(errorEnvelope());

@@ -1,0 +1,50 @@
+// Group commit: items appended while a commit is in flight are committed together by the next one,
+// so a burst of edits costs one transaction, not one each. Nobody learns that an item happened
+// before the commit that holds it has returned.
+
+export class GroupCommitter<Item, Result> {
+  readonly #commit: (items: Item[]) => Promise<Result[]>;
+  #pending: { item: Item; resolve: (result: Result) => void; reject: (error: unknown) => void }[] = [];
+  #running: Promise<void> | undefined;
+  #failure: unknown;
+
+  /** `commit` must persist every item atomically and return one result per item, in order. */
+  constructor(commit: (items: Item[]) => Promise<Result[]>) {
+    this.#commit = commit;
+  }
+
+  /** Set once a commit failed: nothing more is accepted (the owner must reload from the database). */
+  get failure(): unknown {
+    return this.#failure;
+  }
+
+  append(item: Item): Promise<Result> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const result = new Promise<Result>((resolve, reject) => this.#pending.push({ item, resolve, reject }));
+    // setImmediate, not a microtask: lets everything that arrived in this I/O turn join the batch.
+    this.#running ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#drain());
+    return result;
+  }
+
+  /** Resolves when everything appended so far is committed; rejects if a commit failed. */
+  async sync(): Promise<void> {
+    await this.#running;
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#pending.length > 0) {
+      const batch = this.#pending;
+      this.#pending = [];
+      try {
+        const results = await this.#commit(batch.map((entry) => entry.item));
+        batch.forEach((entry, index) => entry.resolve(results[index] as Result));
+      } catch (error) {
+        this.#failure = error;
+        for (const entry of [...batch, ...this.#pending]) entry.reject(error);
+        this.#pending = [];
+      }
+    }
+    this.#running = undefined;
+  }
+}

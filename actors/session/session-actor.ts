@@ -1,0 +1,329 @@
+// The session actor: owns one onboarding session's Yjs document and step-machine state while it is
+// active. Writes follow the output gate (DESIGN.md invariant 1): an edit is applied in memory,
+// appended to the update log through the group committer, and its author (or any reader) hears of
+// it only after the commit. Transitions validate against the committed document and are written
+// with their outbox events and audit entries in one fenced transaction.
+import * as Y from 'yjs';
+import type { Principal } from '../../shared/auth.ts';
+import { AppError } from '../../shared/errors.ts';
+import { redactSecrets } from '../../shared/secrets.ts';
+import {
+  abandon,
+  completeOnboarding,
+  completeStep,
+  computeProgress,
+  durationMinutes,
+  pause,
+  resume,
+  skipStep,
+  type MachineState,
+  type Progress,
+  type TransitionResult,
+} from '../../shared/step-machine.ts';
+import type { StepId } from '../../shared/steps.ts';
+import type { Logger } from '../../server/logger.ts';
+import { ActorFailure, type Actor, type ActorContext } from '../runtime.ts';
+import type { Placement } from '../placement.ts';
+import { applyStepPatch, documentData, stepData } from './document.ts';
+import { sessionEvent, type OnboardingEventType } from './events.ts';
+import { StaleEpochError, type AuditDraft, type Effects, type SessionRecord, type SessionStore } from './session-store.ts';
+import { GroupCommitter } from './group-commit.ts';
+
+/** Who asked, for the audit log. */
+export type Caller = { principal: Principal; requestId?: string | undefined; ip?: string | undefined };
+
+/** `tenantId`, when given, must be the session's tenant (the caller's verified tenant). */
+export type SessionMessage = { tenantId?: string } & (
+  | { type: 'get' }
+  | { type: 'updateStep'; stepId: StepId; patch: Record<string, unknown>; caller: Caller }
+  | { type: 'completeStep'; stepId: StepId; caller: Caller }
+  | { type: 'skipStep'; stepId: StepId; caller: Caller }
+  | { type: 'pause' | 'resume' | 'completeOnboarding'; caller: Caller }
+  | { type: 'abandonIfInactive'; inactiveBefore: Date }
+  | { type: 'compact' }
+);
+
+export type SessionView = {
+  session: SessionRecord;
+  data: Record<StepId, Record<string, unknown>>;
+  progress: Progress;
+};
+
+export type StepWrite = { stepId: StepId; data: Record<string, unknown>; committed: Promise<number> };
+
+export type SessionReply = SessionView | StepWrite | undefined;
+
+export type SessionActorDeps = {
+  store: SessionStore;
+  placement: Placement;
+  log: Logger;
+  maxDocumentBytes: number;
+  snapshotEveryUpdates: number;
+  snapshotEveryBytes: number;
+  /** Median measured minutes per step (cached by the caller). */
+  measuredStepMinutes: () => Promise<Partial<Record<StepId, number>>>;
+};
+
+/** A write refused in a way that leaves the in-memory document ahead of the log: reload it. */
+export class RefusedAfterApply extends ActorFailure {
+  readonly appError: AppError;
+
+  constructor(appError: AppError) {
+    super(appError.message);
+    this.appError = appError;
+  }
+}
+
+type PendingEdit = { update: Uint8Array; stepId: StepId; fields: string[]; audit: AuditDraft; actor: Principal };
+
+export class SessionActor implements Actor<SessionMessage, SessionReply> {
+  readonly #deps: SessionActorDeps;
+  readonly #context: ActorContext<SessionMessage>;
+  readonly #epoch: number;
+  readonly #doc: Y.Doc;
+  readonly #log: GroupCommitter<PendingEdit, number>;
+  #record: SessionRecord;
+  /** Updates produced by the current transaction (captured from the doc's update event). */
+  #captured: Uint8Array[] = [];
+  #documentBytes: number;
+  #lastUpdateId: number;
+  #snapshotUptoId: number;
+  #updatesSinceSnapshot: number;
+  #bytesSinceSnapshot: number;
+
+  static async activate(id: string, context: ActorContext<SessionMessage>, deps: SessionActorDeps): Promise<SessionActor> {
+    const epoch = await deps.placement.epochFor(id);
+    const loaded = await deps.store.claim(id, epoch);
+    return new SessionActor(context, deps, epoch, loaded);
+  }
+
+  private constructor(
+    context: ActorContext<SessionMessage>,
+    deps: SessionActorDeps,
+    epoch: number,
+    loaded: Awaited<ReturnType<SessionStore['claim']>>,
+  ) {
+    this.#context = context;
+    this.#deps = deps;
+    this.#epoch = epoch;
+    this.#record = loaded.record;
+    this.#doc = new Y.Doc();
+    if (loaded.snapshot) Y.applyUpdate(this.#doc, loaded.snapshot.state);
+    for (const { update } of loaded.updates) Y.applyUpdate(this.#doc, update);
+    const loggedBytes = loaded.updates.reduce((sum, u) => sum + u.update.length, 0);
+    this.#documentBytes = (loaded.snapshot?.state.length ?? 0) + loggedBytes;
+    this.#snapshotUptoId = loaded.snapshot?.uptoUpdateId ?? 0;
+    this.#lastUpdateId = loaded.updates.at(-1)?.id ?? this.#snapshotUptoId;
+    this.#updatesSinceSnapshot = loaded.updates.length;
+    this.#bytesSinceSnapshot = loggedBytes;
+    this.#doc.on('update', (update: Uint8Array) => this.#captured.push(update));
+    this.#log = new GroupCommitter((edits) => this.#commitEdits(edits));
+  }
+
+  async receive(message: SessionMessage): Promise<SessionReply> {
+    if (this.#log.failure !== undefined) throw new ActorFailure('the update log refused a commit', { cause: this.#log.failure });
+    // Callers name the tenant of the verified token; another tenant's session does not exist for them.
+    if (message.tenantId !== undefined && message.tenantId !== this.#record.tenantId) {
+      throw new AppError('ONBOARDING_SESSION_NOT_FOUND', 'no such onboarding session');
+    }
+    switch (message.type) {
+      case 'get':
+        await this.#log.sync();
+        return this.#view();
+      case 'updateStep':
+        return this.#updateStep(message.stepId, message.patch, message.caller);
+      case 'completeStep':
+        return this.#transition(message.caller, 'step.complete', message.stepId, (state, now) =>
+          completeStep(state, message.stepId, stepData(this.#doc, message.stepId), now),
+        );
+      case 'skipStep':
+        return this.#transition(message.caller, 'step.skip', message.stepId, (state, now) => skipStep(state, message.stepId, now));
+      case 'pause':
+        return this.#transition(message.caller, 'session.pause', undefined, pause);
+      case 'resume':
+        return this.#transition(message.caller, 'session.resume', undefined, resume);
+      case 'completeOnboarding':
+        return this.#transition(message.caller, 'session.complete', undefined, completeOnboarding);
+      case 'abandonIfInactive':
+        await this.#log.sync();
+        if (this.#record.lastActivityAt >= message.inactiveBefore) return this.#view();
+        return this.#transition(undefined, 'session.abandon', undefined, abandon);
+      case 'compact':
+        await this.#compact();
+        return undefined;
+    }
+  }
+
+  async passivate(): Promise<void> {
+    await this.#log.sync();
+    if (this.#updatesSinceSnapshot > 0) await this.#compact();
+    this.#doc.destroy();
+  }
+
+  destroy(): void {
+    this.#doc.destroy();
+  }
+
+  async #view(): Promise<SessionView> {
+    return {
+      session: { ...this.#record },
+      data: documentData(this.#doc),
+      progress: computeProgress(this.#machineState(), await this.#deps.measuredStepMinutes()),
+    };
+  }
+
+  #machineState(): MachineState {
+    return { status: this.#record.status, currentStep: this.#record.currentStep, steps: this.#record.steps };
+  }
+
+  async #updateStep(stepId: StepId, patch: Record<string, unknown>, caller: Caller): Promise<StepWrite> {
+    if (this.#record.status !== 'active') {
+      throw new AppError('ONBOARDING_SESSION_NOT_ACTIVE', `the session is ${this.#record.status}; resume it to edit`);
+    }
+    const before = stepData(this.#doc, stepId);
+    this.#captured = [];
+    applyStepPatch(this.#doc, stepId, patch, caller);
+    const [update] = this.#captured;
+    this.#captured = [];
+    const data = stepData(this.#doc, stepId);
+    if (update === undefined) {
+      // Nothing changed (same values): nothing to log, acknowledge at once once earlier edits are in.
+      return { stepId, data, committed: this.#log.sync().then(() => this.#lastUpdateId) };
+    }
+    if (this.#documentBytes + update.length > this.#deps.maxDocumentBytes) {
+      await this.#log.sync(); // earlier edits are durable; only this one is dropped with the reload
+      throw new RefusedAfterApply(
+        new AppError('DOCUMENT_TOO_LARGE', `the session document would exceed ${this.#deps.maxDocumentBytes} bytes`, {
+          limitBytes: this.#deps.maxDocumentBytes,
+        }),
+      );
+    }
+    this.#documentBytes += update.length;
+    const fields = Object.keys(patch);
+    const pick = (source: Record<string, unknown>) => redactSecrets(Object.fromEntries(fields.map((f) => [f, source[f] ?? null])));
+    const audit: AuditDraft = {
+      actorId: caller.principal.userId,
+      actorRole: caller.principal.role,
+      action: 'step.update',
+      target: `${this.#record.id}/${stepId}`,
+      before: pick(before),
+      after: pick(data),
+      requestId: caller.requestId,
+      ip: caller.ip,
+    };
+    const committed = this.#log.append({ update, stepId, fields, audit, actor: caller.principal });
+    return { stepId, data, committed };
+  }
+
+  /** One group commit: the updates, one coalesced `step.updated` event per step, the audit entries. */
+  async #commitEdits(edits: PendingEdit[]): Promise<number[]> {
+    const byStep = new Map<StepId, { fields: Set<string>; editors: Set<string>; edits: number }>();
+    for (const edit of edits) {
+      const entry = byStep.get(edit.stepId) ?? { fields: new Set(), editors: new Set(), edits: 0 };
+      edit.fields.forEach((f) => entry.fields.add(f));
+      entry.editors.add(edit.actor.userId);
+      entry.edits += 1;
+      byStep.set(edit.stepId, entry);
+    }
+    const events = [...byStep].map(([stepId, entry]) =>
+      sessionEvent(this.#record, 'onboarding.step.updated', undefined, {
+        stepId,
+        fields: [...entry.fields].sort(),
+        editors: [...entry.editors].sort(),
+        edits: entry.edits,
+      }),
+    );
+    const ids = await this.#deps.store.appendUpdates(
+      this.#record,
+      this.#epoch,
+      edits.map((e) => e.update),
+      { events, audits: edits.map((e) => e.audit) },
+    );
+    this.#lastUpdateId = ids.at(-1) ?? this.#lastUpdateId;
+    this.#updatesSinceSnapshot += edits.length;
+    this.#bytesSinceSnapshot += edits.reduce((sum, e) => sum + e.update.length, 0);
+    if (
+      this.#updatesSinceSnapshot >= this.#deps.snapshotEveryUpdates ||
+      this.#bytesSinceSnapshot >= this.#deps.snapshotEveryBytes
+    ) {
+      this.#context.setTimer('compact', 0, { type: 'compact' });
+    }
+    return ids;
+  }
+
+  async #transition(
+    caller: Caller | undefined,
+    action: string,
+    stepId: StepId | undefined,
+    apply: (state: MachineState, now: string) => TransitionResult,
+  ): Promise<SessionView> {
+    await this.#log.sync(); // decide on committed data only
+    const now = new Date();
+    const result = apply(this.#machineState(), now.toISOString());
+    if (!result.ok) throw new AppError(result.code, result.message, result.details);
+    if (result.alreadyCompleted) return this.#view(); // a double submit has one effect
+    const next = result.state;
+    const change = {
+      status: next.status,
+      currentStep: next.currentStep,
+      steps: next.steps,
+      ...(next.status === 'completed' ? { completedAt: now } : {}),
+    };
+    const type = EVENT_TYPES[action]!;
+    const stepDetails = stepId ? { stepId, ...(action === 'step.complete' ? { data: redactSecrets(stepData(this.#doc, stepId)) } : {}) } : {};
+    const effects: Effects = {
+      events: [sessionEvent(this.#record, type, caller?.principal, { ...stepDetails, status: next.status, currentStep: next.currentStep })],
+      audits: [
+        {
+          actorId: caller?.principal.userId ?? 'system',
+          actorRole: caller?.principal.role ?? 'system',
+          action,
+          target: stepId ? `${this.#record.id}/${stepId}` : this.#record.id,
+          before: { status: this.#record.status, currentStep: this.#record.currentStep, ...(stepId ? { step: this.#record.steps[stepId] } : {}) },
+          after: { status: next.status, currentStep: next.currentStep, ...(stepId ? { step: next.steps[stepId] } : {}) },
+          requestId: caller?.requestId,
+          ip: caller?.ip,
+        },
+      ],
+      durations:
+        action === 'step.complete' && stepId && this.#record.steps[stepId]?.status !== 'completed'
+          ? [{ stepId, minutes: durationMinutes(next.steps[stepId]) ?? 0 }].filter((d) => d.minutes > 0)
+          : [],
+    };
+    try {
+      const updatedAt = await this.#deps.store.saveTransition(this.#record, this.#epoch, change, effects);
+      this.#record = { ...this.#record, ...change, updatedAt, lastActivityAt: updatedAt };
+    } catch (error) {
+      if (error instanceof StaleEpochError) throw new ActorFailure(error.message, { cause: error });
+      throw error;
+    }
+    return this.#view();
+  }
+
+  async #compact(): Promise<void> {
+    await this.#log.sync();
+    if (this.#lastUpdateId <= this.#snapshotUptoId) return;
+    const state = Y.encodeStateAsUpdate(this.#doc);
+    try {
+      await this.#deps.store.compact(this.#record, this.#epoch, state, this.#lastUpdateId);
+    } catch (error) {
+      if (error instanceof StaleEpochError) throw new ActorFailure(error.message, { cause: error });
+      throw error;
+    }
+    this.#snapshotUptoId = this.#lastUpdateId;
+    this.#documentBytes = state.length;
+    this.#updatesSinceSnapshot = 0;
+    this.#bytesSinceSnapshot = 0;
+    this.#deps.log.debug({ sessionId: this.#record.id, bytes: state.length, upto: this.#lastUpdateId }, 'session log compacted');
+  }
+}
+
+const EVENT_TYPES: Record<string, OnboardingEventType> = {
+  'step.complete': 'onboarding.step.completed',
+  'step.skip': 'onboarding.step.skipped',
+  'session.pause': 'onboarding.session.paused',
+  'session.resume': 'onboarding.session.resumed',
+  'session.complete': 'onboarding.session.completed',
+  'session.abandon': 'onboarding.session.abandoned',
+};
+

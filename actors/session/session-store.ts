@@ -1,0 +1,252 @@
+// Persistence of onboarding sessions. Every write that belongs to a session runs in one transaction
+// that first checks the session's fencing epoch (DESIGN.md invariant 2) and carries the outbox
+// events and audit entries of the change (invariant 7). Every read is scoped by tenant.
+import type { EntityManager } from '@mikro-orm/sql';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { AuditEntry, OnboardingSession, OutboxEvent, SessionSnapshot, SessionUpdate, StepDuration } from '../../server/db/entities.ts';
+import type { Database } from '../../server/db/orm.ts';
+import type { SessionStatus, StepState } from '../../shared/step-machine.ts';
+import type { StepId } from '../../shared/steps.ts';
+
+export type SessionRecord = {
+  id: string;
+  tenantId: string;
+  status: SessionStatus;
+  currentStep: StepId | 'complete';
+  steps: Record<StepId, StepState>;
+  createdBy: string;
+  createdAt: Date;
+  updatedAt: Date;
+  lastActivityAt: Date;
+  completedAt: Date | null;
+};
+
+/** A domain event for the outbox; `topic` and `type` are listed in docs/EVENTS.md. */
+export type EventDraft = { topic: string; type: string; payload: Record<string, unknown> };
+
+export type AuditDraft = {
+  actorId: string;
+  actorRole: string;
+  action: string;
+  target: string;
+  before?: Record<string, unknown> | null;
+  after?: Record<string, unknown> | null;
+  requestId?: string | undefined;
+  ip?: string | undefined;
+};
+
+/** What a fenced write carries besides its main change. */
+export type Effects = { events?: EventDraft[]; audits?: AuditDraft[]; durations?: { stepId: StepId; minutes: number }[] };
+
+/** The session's row has moved to a newer epoch: another activation owns it; this one must stop. */
+export class StaleEpochError extends Error {
+  constructor(sessionId: string, epoch: number) {
+    super(`session ${sessionId} is owned under a newer epoch than ${epoch}`);
+    this.name = 'StaleEpochError';
+  }
+}
+
+export type LoadedSession = {
+  record: SessionRecord;
+  snapshot?: { state: Uint8Array; uptoUpdateId: number };
+  updates: { id: number; update: Uint8Array }[];
+};
+
+function toRecord(row: OnboardingSession): SessionRecord {
+  return {
+    id: row.id,
+    tenantId: row.tenantId,
+    status: row.status,
+    currentStep: row.currentStep as SessionRecord['currentStep'],
+    steps: row.steps as SessionRecord['steps'],
+    createdBy: row.createdBy,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    lastActivityAt: row.lastActivityAt,
+    completedAt: row.completedAt ?? null,
+  };
+}
+
+export class SessionStore {
+  readonly #db: Database;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  /** Highest epoch ever written: the embedded placement starts one above it. */
+  async maxEpoch(): Promise<number> {
+    const [row] = await this.#db.em().getConnection().execute<{ epoch: number | string | null }[]>(
+      'select max(owner_epoch) as epoch from onboarding_session',
+    );
+    return Number(row?.epoch ?? 0);
+  }
+
+  /**
+   * Creates the tenant's live session, or returns the one that exists: the partial unique index
+   * makes concurrent starts (on any node) converge on one row.
+   */
+  async createOrGetLive(
+    record: Omit<SessionRecord, 'createdAt' | 'updatedAt' | 'lastActivityAt' | 'completedAt'>,
+    effects: Effects,
+  ): Promise<{ record: SessionRecord; created: boolean }> {
+    const now = new Date();
+    try {
+      await this.#db.em().transactional(async (em) => {
+        await em.insert(OnboardingSession, { ...record, ownerEpoch: 0, createdAt: now, updatedAt: now, lastActivityAt: now });
+        await this.#writeEffects(em, record.tenantId, effects);
+      });
+      return { record: { ...record, createdAt: now, updatedAt: now, lastActivityAt: now, completedAt: null }, created: true };
+    } catch (error) {
+      if (!(error instanceof UniqueConstraintViolationException)) throw error;
+      const live = await this.findLive(record.tenantId);
+      if (!live) throw error;
+      return { record: live, created: false };
+    }
+  }
+
+  async findLive(tenantId: string): Promise<SessionRecord | null> {
+    const row = await this.#db.em().findOne(OnboardingSession, { tenantId, status: { $in: ['active', 'paused'] } });
+    return row ? toRecord(row) : null;
+  }
+
+  async find(tenantId: string, id: string): Promise<SessionRecord | null> {
+    const row = await this.#db.em().findOne(OnboardingSession, { id, tenantId });
+    return row ? toRecord(row) : null;
+  }
+
+  /**
+   * Activation: raises the row's epoch to `epoch` (refused if a newer owner already claimed it) and
+   * loads the snapshot and the updates after it.
+   */
+  async claim(id: string, epoch: number): Promise<LoadedSession> {
+    return this.#db.em().transactional(async (em) => {
+      const claimed = await em.nativeUpdate(OnboardingSession, { id, ownerEpoch: { $lte: epoch } }, { ownerEpoch: epoch });
+      if (claimed !== 1) {
+        const exists = await em.count(OnboardingSession, { id });
+        if (exists === 0) throw new Error(`session ${id} does not exist`);
+        throw new StaleEpochError(id, epoch);
+      }
+      const row = await em.findOneOrFail(OnboardingSession, { id });
+      const snapshot = await em.findOne(SessionSnapshot, { sessionId: id });
+      const updates = await em.find(
+        SessionUpdate,
+        { sessionId: id, ...(snapshot ? { id: { $gt: snapshot.uptoUpdateId } } : {}) },
+        { orderBy: { id: 'asc' } },
+      );
+      return {
+        record: toRecord(row),
+        ...(snapshot ? { snapshot: { state: new Uint8Array(snapshot.state), uptoUpdateId: snapshot.uptoUpdateId } } : {}),
+        updates: updates.map((u) => ({ id: u.id, update: new Uint8Array(u.update) })),
+      };
+    });
+  }
+
+  /** Appends Yjs updates to the log (one transaction, fenced); returns their ids in order. */
+  async appendUpdates(session: { id: string; tenantId: string }, epoch: number, updates: Uint8Array[], effects: Effects): Promise<number[]> {
+    return this.#fenced(session, epoch, {}, effects, async (em) => {
+      const now = new Date();
+      const ids: number[] = [];
+      // One insert per row: the returned ids are the commit sequence the callers are acked with.
+      for (const update of updates) {
+        ids.push(Number(await em.insert(SessionUpdate, { sessionId: session.id, epoch, update: Buffer.from(update), createdAt: now })));
+      }
+      return ids;
+    });
+  }
+
+  /** Writes the session's new status/progress with its effects (one transaction, fenced). */
+  async saveTransition(
+    session: { id: string; tenantId: string },
+    epoch: number,
+    change: Partial<Pick<SessionRecord, 'status' | 'currentStep' | 'steps' | 'completedAt'>>,
+    effects: Effects,
+  ): Promise<Date> {
+    const now = new Date();
+    await this.#fenced(session, epoch, { ...change, updatedAt: now }, effects, async () => undefined);
+    return now;
+  }
+
+  /** Replaces the log up to `uptoUpdateId` by a snapshot of the state at that point (fenced). */
+  async compact(session: { id: string; tenantId: string }, epoch: number, state: Uint8Array, uptoUpdateId: number): Promise<void> {
+    await this.#fenced(session, epoch, {}, {}, async (em) => {
+      await em.upsert(SessionSnapshot, { sessionId: session.id, uptoUpdateId, state: Buffer.from(state), createdAt: new Date() });
+      await em.nativeDelete(SessionUpdate, { sessionId: session.id, id: { $lte: uptoUpdateId } });
+    });
+  }
+
+  /** Median minutes per step over the latest `window` completions, for steps with `minSamples`. */
+  async measuredStepMinutes(minSamples: number, window = 100): Promise<Partial<Record<StepId, number>>> {
+    const rows = await this.#db.em().find(StepDuration, {}, { orderBy: { id: 'desc' }, limit: window * 11, fields: ['stepId', 'minutes'] });
+    const byStep = new Map<string, number[]>();
+    for (const row of rows) {
+      const list = byStep.get(row.stepId) ?? [];
+      if (list.length < window) list.push(Number(row.minutes));
+      byStep.set(row.stepId, list);
+    }
+    const result: Partial<Record<StepId, number>> = {};
+    for (const [stepId, minutes] of byStep) {
+      if (minutes.length < minSamples) continue;
+      const sorted = [...minutes].sort((a, b) => a - b);
+      const mid = Math.floor(sorted.length / 2);
+      result[stepId as StepId] = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    }
+    return result;
+  }
+
+  /** Sessions whose last activity is older than `cutoff` and that can still be abandoned. */
+  async inactiveSince(cutoff: Date, limit = 100): Promise<{ id: string; tenantId: string }[]> {
+    const rows = await this.#db.em().find(
+      OnboardingSession,
+      { status: { $in: ['active', 'paused'] }, lastActivityAt: { $lt: cutoff } },
+      { fields: ['id', 'tenantId'], limit },
+    );
+    return rows.map((row) => ({ id: row.id, tenantId: row.tenantId }));
+  }
+
+  async #fenced<T>(
+    session: { id: string; tenantId: string },
+    epoch: number,
+    change: Record<string, unknown>,
+    effects: Effects,
+    write: (em: EntityManager) => Promise<T>,
+  ): Promise<T> {
+    return this.#db.em().transactional(async (em) => {
+      // The conditional update both checks the epoch and locks the row until commit, so a newer
+      // owner's claim waits for us, and our commit fails if it came first.
+      const touched = await em.nativeUpdate(
+        OnboardingSession,
+        { id: session.id, tenantId: session.tenantId, ownerEpoch: epoch },
+        { ...change, lastActivityAt: new Date() },
+      );
+      if (touched !== 1) throw new StaleEpochError(session.id, epoch);
+      const result = await write(em);
+      await this.#writeEffects(em, session.tenantId, effects);
+      return result;
+    });
+  }
+
+  async #writeEffects(em: EntityManager, tenantId: string, effects: Effects): Promise<void> {
+    const now = new Date();
+    for (const event of effects.events ?? []) {
+      await em.insert(OutboxEvent, { tenantId, topic: event.topic, type: event.type, payload: event.payload, createdAt: now });
+    }
+    for (const audit of effects.audits ?? []) {
+      await em.insert(AuditEntry, {
+        tenantId,
+        actorId: audit.actorId,
+        actorRole: audit.actorRole,
+        action: audit.action,
+        target: audit.target,
+        before: audit.before ?? null,
+        after: audit.after ?? null,
+        requestId: audit.requestId ?? null,
+        ip: audit.ip ?? null,
+        createdAt: now,
+      });
+    }
+    for (const duration of effects.durations ?? []) {
+      await em.insert(StepDuration, { stepId: duration.stepId, minutes: duration.minutes, createdAt: now });
+    }
+  }
+}

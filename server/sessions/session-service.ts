@@ -1,0 +1,175 @@
+// The OnboardingService of the seed specification: what the REST routes (and, later, the realtime
+// gateway) call. It scopes every call to the caller's tenant, validates input, and talks to the
+// session actors through the actor host; it holds no session state of its own.
+import crypto from 'node:crypto';
+import { ActorFailure, ActorHost } from '../../actors/runtime.ts';
+import type { Placement } from '../../actors/placement.ts';
+import { sessionEvent } from '../../actors/session/events.ts';
+import {
+  RefusedAfterApply,
+  SessionActor,
+  type Caller,
+  type SessionMessage,
+  type SessionReply,
+  type SessionView,
+  type StepWrite,
+} from '../../actors/session/session-actor.ts';
+import type { SessionStore } from '../../actors/session/session-store.ts';
+import { AppError, fieldIssues } from '../../shared/errors.ts';
+import { findSecrets } from '../../shared/secrets.ts';
+import { initialMachineState, stepDataPatchSchema } from '../../shared/step-machine.ts';
+import type { StepId } from '../../shared/steps.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+
+export type SessionServiceOptions = {
+  store: SessionStore;
+  placement: Placement;
+  log: Logger;
+  metrics: Metrics;
+  idleMs: number;
+  maxDocumentBytes: number;
+  snapshotEveryUpdates: number;
+  snapshotEveryBytes: number;
+  /** Measured step durations are used once a step has this many samples. */
+  minDurationSamples: number;
+};
+
+export type StepWriteResult = { stepId: StepId; data: Record<string, unknown>; updateId: number };
+
+const NOT_FOUND = () => new AppError('ONBOARDING_SESSION_NOT_FOUND', 'no such onboarding session');
+const DURATIONS_TTL_MS = 60_000;
+
+export class SessionService {
+  readonly #store: SessionStore;
+  readonly #host: ActorHost<SessionMessage, SessionReply, SessionActor>;
+  #durations: { at: number; value: Promise<Partial<Record<StepId, number>>> } | undefined;
+  readonly #minDurationSamples: number;
+
+  constructor(options: SessionServiceOptions) {
+    this.#store = options.store;
+    this.#minDurationSamples = options.minDurationSamples;
+    const deps = {
+      store: options.store,
+      placement: options.placement,
+      log: options.log,
+      maxDocumentBytes: options.maxDocumentBytes,
+      snapshotEveryUpdates: options.snapshotEveryUpdates,
+      snapshotEveryBytes: options.snapshotEveryBytes,
+      measuredStepMinutes: () => this.#measuredStepMinutes(),
+    };
+    this.#host = new ActorHost({
+      idleMs: options.idleMs,
+      activate: (id, context) => SessionActor.activate(id, context, deps),
+      onEvent: (event, id, error) => {
+        options.metrics.sessionActorEvents.inc({ event });
+        options.metrics.sessionActorsActive.set(this.#host.size);
+        if (event === 'failed') options.log.warn({ sessionId: id, err: error }, 'session actor dropped');
+      },
+    });
+  }
+
+  /** Starts the tenant's onboarding, or returns its live session (idempotent). */
+  async start(caller: Caller): Promise<{ view: SessionView; created: boolean }> {
+    const { tenantId, userId, role } = caller.principal;
+    const id = crypto.randomUUID();
+    const now = new Date().toISOString();
+    const machine = initialMachineState(now);
+    const record = { id, tenantId, createdBy: userId, status: machine.status, currentStep: machine.currentStep, steps: machine.steps };
+    const { record: live, created } = await this.#store.createOrGetLive(record, {
+      events: [sessionEvent(record, 'onboarding.session.started', caller.principal, { status: 'active', currentStep: machine.currentStep })],
+      audits: [
+        { actorId: userId, actorRole: role, action: 'session.start', target: id, after: { status: 'active' }, requestId: caller.requestId, ip: caller.ip },
+      ],
+    });
+    return { view: (await this.#ask(tenantId, live.id, { type: 'get' })) as SessionView, created };
+  }
+
+  async current(tenantId: string): Promise<SessionView> {
+    const live = await this.#store.findLive(tenantId);
+    if (!live) throw NOT_FOUND();
+    return (await this.#ask(tenantId, live.id, { type: 'get' })) as SessionView;
+  }
+
+  async get(tenantId: string, sessionId: string): Promise<SessionView> {
+    return (await this.#ask(tenantId, sessionId, { type: 'get' })) as SessionView;
+  }
+
+  /** Validates a partial update of one step, applies it as a Yjs transaction, returns once durable. */
+  async updateStep(caller: Caller, sessionId: string, stepId: StepId, patch: unknown): Promise<StepWriteResult> {
+    const parsed = stepDataPatchSchema(stepId).safeParse(patch);
+    if (!parsed.success) {
+      throw new AppError('CONFIGURATION_VALIDATION_FAILED', `invalid data for step ${stepId}`, { issues: fieldIssues(parsed.error.issues) });
+    }
+    const secrets = findSecrets(patch);
+    if (secrets.length > 0) {
+      throw new AppError('CONFIGURATION_VALIDATION_FAILED', 'secrets do not belong in step data: store them with the integration and reference them with credentialRef', {
+        issues: secrets.map((s) => ({ path: s.path, message: s.reason })),
+      });
+    }
+    const write = (await this.#ask(caller.principal.tenantId, sessionId, {
+      type: 'updateStep',
+      stepId,
+      patch: parsed.data as Record<string, unknown>,
+      caller,
+    })) as StepWrite;
+    return { stepId, data: write.data, updateId: await this.#committed(write) };
+  }
+
+  transition(caller: Caller, sessionId: string, message: Extract<SessionMessage, { caller: Caller; type: 'completeStep' | 'skipStep' | 'pause' | 'resume' | 'completeOnboarding' }>): Promise<SessionView> {
+    return this.#ask(caller.principal.tenantId, sessionId, message) as Promise<SessionView>;
+  }
+
+  /** Abandons the session if it saw no activity since `inactiveBefore` (the abandonment sweeper). */
+  async abandonIfInactive(session: { id: string; tenantId: string }, inactiveBefore: Date): Promise<void> {
+    await this.#ask(session.tenantId, session.id, { type: 'abandonIfInactive', inactiveBefore });
+  }
+
+  /** Passivates one session's actor (flush, compact, unload). */
+  passivate(sessionId: string): Promise<void> {
+    return this.#host.passivate(sessionId);
+  }
+
+  isActive(sessionId: string): boolean {
+    return this.#host.isActive(sessionId);
+  }
+
+  /** Flushes and unloads every session (graceful shutdown). */
+  stop(): Promise<void> {
+    return this.#host.stop();
+  }
+
+  async #ask(tenantId: string, sessionId: string, message: SessionMessage): Promise<SessionReply> {
+    // Do not activate what the caller may not see (or what does not exist).
+    if (!this.#host.isActive(sessionId) && !(await this.#store.find(tenantId, sessionId))) throw NOT_FOUND();
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.#host.ask(sessionId, { ...message, tenantId });
+      } catch (error) {
+        if (error instanceof RefusedAfterApply) throw error.appError;
+        // The activation was dropped (its state could not be trusted): a fresh one reloads it.
+        if (error instanceof ActorFailure && attempt === 1) continue;
+        if (error instanceof ActorFailure) throw new AppError('SERVICE_UNAVAILABLE', 'the session is moving; retry', { retryable: true });
+        throw error;
+      }
+    }
+  }
+
+  async #committed(write: StepWrite): Promise<number> {
+    try {
+      return await write.committed;
+    } catch {
+      // The commit failed (database down, or a newer owner): the edit is not durable and not acked.
+      throw new AppError('SERVICE_UNAVAILABLE', 'the edit could not be saved; retry', { retryable: true });
+    }
+  }
+
+  #measuredStepMinutes(): Promise<Partial<Record<StepId, number>>> {
+    if (!this.#durations || Date.now() - this.#durations.at > DURATIONS_TTL_MS) {
+      const value = this.#store.measuredStepMinutes(this.#minDurationSamples);
+      value.catch(() => (this.#durations = undefined));
+      this.#durations = { at: Date.now(), value };
+    }
+    return this.#durations.value;
+  }
+}
