@@ -76,7 +76,7 @@ export const stepWriteSchema = z
 
 export const stepPatchBodySchema = z
   .record(z.string(), z.unknown())
-  .describe("the step's fields to set (null deletes a field); each field is validated against the step schema");
+  .describe("a JSON merge patch (RFC 7396) of the step's data: objects merge, null deletes; every field it touches is validated against the step schema");
 
 export const stepConfigSchema = z
   .object({

@@ -44,7 +44,7 @@ const SECRET_KEY_SUFFIXES = [
 ];
 
 function secretKeyName(key: string): string | undefined {
-  const normalized = key.replace(/[^a-z0-9]/g, '');
+  const normalized = key.toLowerCase().replace(/[^a-z0-9]/g, '');
   return SECRET_KEY_SUFFIXES.find((suffix) => normalized.endsWith(suffix));
 }
 

@@ -163,7 +163,7 @@ function advance(state: MachineState, steps: Record<StepId, StepState>, now: str
  * measured duration stays that of the first pass.
  */
 export function completeStep(state: MachineState, stepId: StepId, data: unknown, now: string): TransitionResult {
-  const refused = notActive(state) ?? unknownStep(stepId);
+  const refused = notActive(state) ?? unknownStep(stepId) ?? blockedBy(state, stepId);
   if (refused) return refused;
 
   const validation = validateStepData(stepId, data);

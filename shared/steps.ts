@@ -96,7 +96,7 @@ const welcomeSchema = z
   })
   // A boolean in the shape (so the checkbox can be unticked while editing), true to complete.
   .superRefine((value, ctx) => {
-    if (value.acceptedTerms === undefined) ctx.addIssue({ code: 'custom', path: ['acceptedTerms'], message: 'the terms must be accepted' });
+    if (!value.acceptedTerms) ctx.addIssue({ code: 'custom', path: ['acceptedTerms'], message: 'the terms must be accepted' });
   });
 
 const organizationSetupSchema = z.strictObject({
