@@ -2,6 +2,7 @@
 // Y.Text so several admins can type in them at once; everything else is plain JSON values, nested
 // objects as Y.Map and arrays as Y.Array. REST writes go through the same functions as live edits.
 import * as Y from 'yjs';
+import { isPlainObject } from '../../shared/merge-patch.ts';
 import { STEP_IDS, STEPS, type StepId } from '../../shared/steps.ts';
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -24,27 +25,34 @@ function toYValue(value: Json, path: string, longText: ReadonlySet<string>): unk
 }
 
 /**
- * Sets the given top-level fields of a step (null deletes one) in one Yjs transaction. Each field is
- * replaced whole, so concurrent writers of different fields never clobber each other.
+ * Applies a JSON merge patch (RFC 7396) to a step in one Yjs transaction: objects merge key by key
+ * into the existing Y.Maps, `null` deletes, other values replace. Writers of different keys, at any
+ * depth, never clobber each other; long text is rewritten in place in its Y.Text.
  */
 export function applyStepPatch(doc: Y.Doc, stepId: StepId, patch: Record<string, unknown>, origin: unknown): void {
-  const map = doc.getMap<unknown>(stepId);
   const longText = new Set(STEPS[stepId].longTextFields);
-  doc.transact(() => {
-    for (const [key, value] of Object.entries(patch)) {
-      if (value === null || value === undefined) {
-        map.delete(key);
-      } else if (longText.has(key) && typeof value === 'string') {
-        const existing = map.get(key);
-        const text = existing instanceof Y.Text ? existing : new Y.Text();
-        if (text !== existing) map.set(key, text);
-        text.delete(0, text.length);
-        text.insert(0, value);
-      } else {
-        map.set(key, toYValue(value as Json, key, longText));
+  doc.transact(() => mergeInto(doc.getMap<unknown>(stepId), patch, '', longText), origin);
+}
+
+function mergeInto(map: Y.Map<unknown>, patch: Record<string, unknown>, prefix: string, longText: ReadonlySet<string>): void {
+  for (const [key, value] of Object.entries(patch)) {
+    const path = prefix === '' ? key : `${prefix}.${key}`;
+    const existing = map.get(key);
+    if (value === null || value === undefined) {
+      map.delete(key);
+    } else if (isPlainObject(value) && existing instanceof Y.Map) {
+      mergeInto(existing, value, path, longText);
+    } else if (typeof value === 'string' && existing instanceof Y.Text && longText.has(path)) {
+      if (existing.toString() !== value) {
+        existing.delete(0, existing.length);
+        existing.insert(0, value);
       }
+    } else if (!isPlainObject(value) && !Array.isArray(value) && existing === value) {
+      // unchanged scalar: no update, no log entry
+    } else {
+      map.set(key, toYValue(value as Json, path, longText));
     }
-  }, origin);
+  }
 }
 
 export function stepData(doc: Y.Doc, stepId: StepId): Record<string, unknown> {

@@ -6,6 +6,7 @@
 import * as Y from 'yjs';
 import type { Principal } from '../../shared/auth.ts';
 import { AppError } from '../../shared/errors.ts';
+import { mergePatch } from '../../shared/merge-patch.ts';
 import { redactSecrets } from '../../shared/secrets.ts';
 import {
   abandon,
@@ -19,6 +20,7 @@ import {
   type MachineState,
   type Progress,
   type TransitionResult,
+  validateStepPatch,
 } from '../../shared/step-machine.ts';
 import type { StepId } from '../../shared/steps.ts';
 import type { Logger } from '../../server/logger.ts';
@@ -181,6 +183,13 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
       throw new AppError('ONBOARDING_SESSION_NOT_ACTIVE', `the session is ${this.#record.status}; resume it to edit`);
     }
     const before = stepData(this.#doc, stepId);
+    // Validate what the step will hold after the merge, field by field touched.
+    const merged = mergePatch(before, patch) as Record<string, unknown>;
+    const touched = Object.fromEntries(Object.keys(patch).filter((key) => key in merged).map((key) => [key, merged[key]]));
+    const validation = validateStepPatch(stepId, touched);
+    if (!validation.ok) {
+      throw new AppError('CONFIGURATION_VALIDATION_FAILED', `invalid data for step ${stepId}`, { issues: validation.issues });
+    }
     this.#captured = [];
     applyStepPatch(this.#doc, stepId, patch, caller);
     const [update] = this.#captured;

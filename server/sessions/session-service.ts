@@ -15,9 +15,8 @@ import {
   type StepWrite,
 } from '../../actors/session/session-actor.ts';
 import type { SessionStore } from '../../actors/session/session-store.ts';
-import { AppError, fieldIssues } from '../../shared/errors.ts';
-import { findSecrets } from '../../shared/secrets.ts';
-import { initialMachineState, stepDataPatchSchema } from '../../shared/step-machine.ts';
+import { AppError } from '../../shared/errors.ts';
+import { initialMachineState } from '../../shared/step-machine.ts';
 import type { StepId } from '../../shared/steps.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -95,24 +94,12 @@ export class SessionService {
     return (await this.#ask(tenantId, sessionId, { type: 'get' })) as SessionView;
   }
 
-  /** Validates a partial update of one step, applies it as a Yjs transaction, returns once durable. */
-  async updateStep(caller: Caller, sessionId: string, stepId: StepId, patch: unknown): Promise<StepWriteResult> {
-    const parsed = stepDataPatchSchema(stepId).safeParse(patch);
-    if (!parsed.success) {
-      throw new AppError('CONFIGURATION_VALIDATION_FAILED', `invalid data for step ${stepId}`, { issues: fieldIssues(parsed.error.issues) });
-    }
-    const secrets = findSecrets(patch);
-    if (secrets.length > 0) {
-      throw new AppError('CONFIGURATION_VALIDATION_FAILED', 'secrets do not belong in step data: store them with the integration and reference them with credentialRef', {
-        issues: secrets.map((s) => ({ path: s.path, message: s.reason })),
-      });
-    }
-    const write = (await this.#ask(caller.principal.tenantId, sessionId, {
-      type: 'updateStep',
-      stepId,
-      patch: parsed.data as Record<string, unknown>,
-      caller,
-    })) as StepWrite;
+  /**
+   * Applies a JSON merge patch to one step as a Yjs transaction (the actor validates the merged
+   * result against the step's schema and refuses secrets) and returns once the edit is durable.
+   */
+  async updateStep(caller: Caller, sessionId: string, stepId: StepId, patch: Record<string, unknown>): Promise<StepWriteResult> {
+    const write = (await this.#ask(caller.principal.tenantId, sessionId, { type: 'updateStep', stepId, patch, caller })) as StepWrite;
     return { stepId, data: write.data, updateId: await this.#committed(write) };
   }
 
