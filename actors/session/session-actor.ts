@@ -43,6 +43,8 @@ export type SessionMessage = { tenantId?: string } & (
   | { type: 'pause' | 'resume' | 'completeOnboarding'; caller: Caller }
   | { type: 'abandonIfInactive'; inactiveBefore: Date }
   | { type: 'compact' }
+  /** The committed document as one Yjs update (optionally only what `stateVector` lacks). */
+  | { type: 'encodeState'; stateVector?: Uint8Array }
 );
 
 export type SessionView = {
@@ -53,7 +55,7 @@ export type SessionView = {
 
 export type StepWrite = { stepId: StepId; data: Record<string, unknown>; committed: Promise<number> };
 
-export type SessionReply = SessionView | StepWrite | undefined;
+export type SessionReply = SessionView | StepWrite | Uint8Array | undefined;
 
 export type SessionActorDeps = {
   store: SessionStore;
@@ -153,6 +155,9 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
       case 'compact':
         await this.#compact();
         return undefined;
+      case 'encodeState':
+        await this.#log.sync();
+        return Y.encodeStateAsUpdate(this.#doc, message.stateVector);
     }
   }
 

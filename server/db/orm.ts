@@ -52,10 +52,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     dialect = 'sqlite';
     fs.mkdirSync(options.dataDir, { recursive: true });
     orm = await LibSqlOrm.init({ ...common, dbName: sqliteFile(options.dataDir) });
-    // WAL lets readers proceed during a write; busy_timeout makes a second connection wait rather
-    // than fail with SQLITE_BUSY.
+    // WAL lets readers proceed during a write; synchronous=full syncs the WAL on every commit, so an
+    // acknowledged edit survives a power loss too; busy_timeout makes a second connection wait
+    // rather than fail with SQLITE_BUSY.
     const conn = (orm.em as unknown as EntityManager).getConnection();
     await conn.execute('pragma journal_mode = wal');
+    await conn.execute('pragma synchronous = full');
     await conn.execute('pragma busy_timeout = 5000');
   }
   const em = () => orm.em.fork() as unknown as EntityManager;

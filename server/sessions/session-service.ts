@@ -112,6 +112,11 @@ export class SessionService {
     await this.#ask(session.tenantId, session.id, { type: 'abandonIfInactive', inactiveBefore });
   }
 
+  /** The committed Yjs document of a session, encoded as one update. */
+  async encodeState(tenantId: string, sessionId: string, stateVector?: Uint8Array): Promise<Uint8Array> {
+    return (await this.#ask(tenantId, sessionId, { type: 'encodeState', ...(stateVector ? { stateVector } : {}) })) as Uint8Array;
+  }
+
   /** Passivates one session's actor (flush, compact, unload). */
   passivate(sessionId: string): Promise<void> {
     return this.#host.passivate(sessionId);
