@@ -51,6 +51,21 @@ describe.each(['postgresql', 'sqlite'] as const)('fencing epochs on %s', (dialec
     expect(await logRows(session.id)).toBe(2);
   });
 
+  it('returns the log ids of a group commit in order', async () => {
+    const session = await newSession('batch');
+    await store.claim(session.id, 1);
+    const ids = await store.appendUpdates(session, 1, [Uint8Array.of(7), Uint8Array.of(8), Uint8Array.of(9)], {});
+    expect(ids).toHaveLength(3);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+    expect(new Set(ids).size).toBe(3);
+    const { updates } = await store.claim(session.id, 1);
+    expect(updates.map((u) => [u.id, [...u.update]])).toEqual([
+      [ids[0], [7]],
+      [ids[1], [8]],
+      [ids[2], [9]],
+    ]);
+  });
+
   it('writes nothing of a fenced commit: no update, no event, no audit entry', async () => {
     const session = await newSession('fenced-effects');
     await store.claim(session.id, 10);

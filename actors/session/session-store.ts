@@ -146,12 +146,12 @@ export class SessionStore {
   async appendUpdates(session: { id: string; tenantId: string }, epoch: number, updates: Uint8Array[], effects: Effects): Promise<number[]> {
     return this.#fenced(session, epoch, {}, effects, async (em) => {
       const now = new Date();
-      const ids: number[] = [];
-      // One insert per row: the returned ids are the commit sequence the callers are acked with.
-      for (const update of updates) {
-        ids.push(Number(await em.insert(SessionUpdate, { sessionId: session.id, epoch, update: Buffer.from(update), createdAt: now })));
-      }
-      return ids;
+      // The returned ids, in order, are the commit sequence the callers are acknowledged with.
+      const ids = await em.insertMany(
+        SessionUpdate,
+        updates.map((update) => ({ sessionId: session.id, epoch, update: Buffer.from(update), createdAt: now })),
+      );
+      return ids.map(Number);
     });
   }
 
