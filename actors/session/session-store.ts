@@ -146,12 +146,14 @@ export class SessionStore {
   async appendUpdates(session: { id: string; tenantId: string }, epoch: number, updates: Uint8Array[], effects: Effects): Promise<number[]> {
     return this.#fenced(session, epoch, {}, effects, async (em) => {
       const now = new Date();
-      // The returned ids, in order, are the commit sequence the callers are acknowledged with.
-      const ids = await em.insertMany(
-        SessionUpdate,
-        updates.map((update) => ({ sessionId: session.id, epoch, update: Buffer.from(update), createdAt: now })),
-      );
-      return ids.map(Number);
+      const ids: number[] = [];
+      // One insert per row (MikroORM's insertMany returns one id, not one per row): the ids, in
+      // order, are the commit sequence the callers are acknowledged with. Still one transaction, so
+      // one fsync for the whole batch.
+      for (const update of updates) {
+        ids.push(Number(await em.insert(SessionUpdate, { sessionId: session.id, epoch, update: Buffer.from(update), createdAt: now })));
+      }
+      return ids;
     });
   }
 
