@@ -83,6 +83,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     dependencies,
     readinessTimeoutMs: config.READINESS_TIMEOUT_MS,
     bodyLimitBytes: config.HTTP_BODY_LIMIT_BYTES,
+    trustProxy: config.TRUST_PROXY,
     isAcceptingWork: () => accepting,
     routes,
     openApi: openApiDocument(routes, { version: SERVER_VERSION }),

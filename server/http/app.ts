@@ -18,6 +18,8 @@ export type AppDeps = {
   dependencies: readonly DependencyCheck[];
   readinessTimeoutMs: number;
   bodyLimitBytes: number;
+  /** Believe X-Forwarded-For/-Proto (only behind a proxy that sets them). */
+  trustProxy: boolean;
   /** False once shutdown began: /readyz answers 503 so load balancers drain this node. */
   isAcceptingWork: () => boolean;
   /** The /api/v1 routes (authenticated) and their OpenAPI document. */
@@ -26,7 +28,7 @@ export type AppDeps = {
 };
 
 export function createApp(deps: AppDeps): Koa<AppState> {
-  const app = new Koa<AppState>({ proxy: true });
+  const app = new Koa<AppState>({ proxy: deps.trustProxy });
 
   const ops = new Router<AppState>();
   ops.get('/healthz', (ctx) => {
