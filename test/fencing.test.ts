@@ -37,7 +37,7 @@ describe.each(['postgresql', 'sqlite'] as const)('fencing epochs on %s', (dialec
   it('refuses every write of an owner once a newer epoch claimed the session', async () => {
     const session = await newSession('fenced');
     await store.claim(session.id, 5);
-    expect(await store.appendUpdates(session, 5, [Uint8Array.of(1)], {})).toHaveLength(1);
+    expect((await store.appendUpdates(session, 5, [Uint8Array.of(1)], {})).ids).toHaveLength(1);
     await store.claim(session.id, 6); // a new owner takes over
 
     await expect(store.appendUpdates(session, 5, [Uint8Array.of(2)], {})).rejects.toBeInstanceOf(StaleEpochError);
@@ -47,14 +47,14 @@ describe.each(['postgresql', 'sqlite'] as const)('fencing epochs on %s', (dialec
 
     expect(await logRows(session.id)).toBe(1);
     expect((await store.find('fenced', session.id))?.status).toBe('active');
-    expect(await store.appendUpdates(session, 6, [Uint8Array.of(4)], {})).toHaveLength(1);
+    expect((await store.appendUpdates(session, 6, [Uint8Array.of(4)], {})).ids).toHaveLength(1);
     expect(await logRows(session.id)).toBe(2);
   });
 
   it('returns the log ids of a group commit in order', async () => {
     const session = await newSession('batch');
     await store.claim(session.id, 1);
-    const ids = await store.appendUpdates(session, 1, [Uint8Array.of(7), Uint8Array.of(8), Uint8Array.of(9)], {});
+    const { ids } = await store.appendUpdates(session, 1, [Uint8Array.of(7), Uint8Array.of(8), Uint8Array.of(9)], {});
     expect(ids).toHaveLength(3);
     expect([...ids].sort((a, b) => a - b)).toEqual(ids);
     expect(new Set(ids).size).toBe(3);

@@ -9,7 +9,15 @@ import { testConfig } from './support/config.ts';
 import { createTestDatabase, uniqueName, type TestDatabase } from './support/isolation.ts';
 
 type View = {
-  session: { id: string; status: string; currentStep: string; steps: Record<StepId, { status: string }>; updatedAt: string; completedAt: string | null };
+  session: {
+    id: string;
+    status: string;
+    currentStep: string;
+    steps: Record<StepId, { status: string }>;
+    updatedAt: string;
+    lastActivityAt: string;
+    completedAt: string | null;
+  };
   data: Record<StepId, Record<string, unknown>>;
   progress: { completedSteps: number; progressPercentage: number; currentStep: string; estimatedTimeRemaining: number };
 };
@@ -252,6 +260,28 @@ describe.each(DIALECTS)('session storage limits on %s', (dialect) => {
     expect(data.introduction).toHaveLength(9_000);
     expect(data.articles).toBeUndefined();
     expect((await admin.patch(`${path}/steps/welcome`, { teamSize: 3 })).status).toBe(200);
+  });
+
+  it('counts edits, not reads or compactions, as activity', async () => {
+    const { admin, id, path } = await newTenant(server);
+    const created = (await admin.get<View>(path)).body.session.lastActivityAt;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await admin.patch(`${path}/steps/welcome`, { teamSize: 2 });
+    const edited = (await admin.get<View>(path)).body.session.lastActivityAt;
+    expect(new Date(edited).getTime()).toBeGreaterThan(new Date(created).getTime());
+    await server.sessions.passivate(id); // compacts
+    expect((await admin.get<View>(path)).body.session.lastActivityAt).toBe(edited);
+  });
+
+  it('refuses to revive an ended session while the tenant has another live one', async () => {
+    const { admin, tenant, id, path } = await newTenant(server);
+    await server.sessions.abandonIfInactive({ id, tenantId: tenant }, new Date(Date.now() + 60_000));
+    const next = await admin.post<View>('/onboarding/sessions');
+    expect(next.status).toBe(201);
+    const revived = await admin.post<{ error: { code: string; details: { liveSessionId: string } } }>(`${path}/resume`);
+    expect({ status: revived.status, code: revived.body.error.code }).toEqual({ status: 409, code: 'INVALID_STEP_TRANSITION' });
+    expect(revived.body.error.details.liveSessionId).toBe(next.body.session.id);
+    expect((await admin.get<View>(path)).body.session.status).toBe('abandoned');
   });
 
   it('abandons a session without activity, and lets an admin resume it', async () => {

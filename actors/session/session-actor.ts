@@ -247,12 +247,13 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
         edits: entry.edits,
       }),
     );
-    const ids = await this.#deps.store.appendUpdates(
+    const { ids, at } = await this.#deps.store.appendUpdates(
       this.#record,
       this.#epoch,
       edits.map((e) => e.update),
       { events, audits: edits.map((e) => e.audit) },
     );
+    this.#record = { ...this.#record, lastActivityAt: at };
     this.#lastUpdateId = ids.at(-1) ?? this.#lastUpdateId;
     this.#updatesSinceSnapshot += edits.length;
     this.#bytesSinceSnapshot += edits.reduce((sum, e) => sum + e.update.length, 0);

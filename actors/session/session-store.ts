@@ -7,6 +7,7 @@ import { AuditEntry, OnboardingSession, OutboxEvent, SessionSnapshot, SessionUpd
 import type { Database } from '../../server/db/orm.ts';
 import type { SessionStatus, StepState } from '../../shared/step-machine.ts';
 import type { StepId } from '../../shared/steps.ts';
+import { AppError } from '../../shared/errors.ts';
 
 export type SessionRecord = {
   id: string;
@@ -142,10 +143,15 @@ export class SessionStore {
     });
   }
 
-  /** Appends Yjs updates to the log (one transaction, fenced); returns their ids in order. */
-  async appendUpdates(session: { id: string; tenantId: string }, epoch: number, updates: Uint8Array[], effects: Effects): Promise<number[]> {
-    return this.#fenced(session, epoch, {}, effects, async (em) => {
-      const now = new Date();
+  /** Appends Yjs updates to the log (one transaction, fenced); returns their ids in order and the commit time. */
+  async appendUpdates(
+    session: { id: string; tenantId: string },
+    epoch: number,
+    updates: Uint8Array[],
+    effects: Effects,
+  ): Promise<{ ids: number[]; at: Date }> {
+    const now = new Date();
+    const ids = await this.#fenced(session, epoch, { lastActivityAt: now }, effects, async (em) => {
       const ids: number[] = [];
       // One insert per row (MikroORM's insertMany returns one id, not one per row): the ids, in
       // order, are the commit sequence the callers are acknowledged with. Still one transaction, so
@@ -155,6 +161,7 @@ export class SessionStore {
       }
       return ids;
     });
+    return { ids, at: now };
   }
 
   /** Writes the session's new status/progress with its effects (one transaction, fenced). */
@@ -165,7 +172,16 @@ export class SessionStore {
     effects: Effects,
   ): Promise<Date> {
     const now = new Date();
-    await this.#fenced(session, epoch, { ...change, updatedAt: now }, effects, async () => undefined);
+    try {
+      await this.#fenced(session, epoch, { ...change, updatedAt: now, lastActivityAt: now }, effects, async () => undefined);
+    } catch (error) {
+      // Only reviving an ended session can collide with the one-live-session-per-tenant index.
+      if (!(error instanceof UniqueConstraintViolationException)) throw error;
+      const live = await this.findLive(session.tenantId);
+      throw new AppError('INVALID_STEP_TRANSITION', 'the tenant already has a live onboarding session; continue that one', {
+        liveSessionId: live?.id,
+      });
+    }
     return now;
   }
 
@@ -216,10 +232,11 @@ export class SessionStore {
     return this.#db.em().transactional(async (em) => {
       // The conditional update both checks the epoch and locks the row until commit, so a newer
       // owner's claim waits for us, and our commit fails if it came first.
+      // `change` is empty for a compaction: rewriting a snapshot is not activity.
       const touched = await em.nativeUpdate(
         OnboardingSession,
         { id: session.id, tenantId: session.tenantId, ownerEpoch: epoch },
-        { ...change, lastActivityAt: new Date() },
+        Object.keys(change).length > 0 ? change : { ownerEpoch: epoch },
       );
       if (touched !== 1) throw new StaleEpochError(session.id, epoch);
       const result = await write(em);

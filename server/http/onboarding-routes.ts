@@ -86,7 +86,12 @@ export function onboardingRoutes(sessions: SessionService, db: Database): AnyRou
       tags: ['sessions'],
       roles: WRITERS,
       body: empty,
-      response: { status: 201, description: "the new session (200 with the tenant's live session if one exists)", schema: sessionViewSchema },
+      response: {
+        status: 201,
+        alsoStatus: [200],
+        description: "201: the new session; 200: the tenant's live session, which already existed",
+        schema: sessionViewSchema,
+      },
       handler: async ({ caller }) => {
         const { view, created } = await sessions.start(caller);
         return { status: created ? 201 : 200, body: view };

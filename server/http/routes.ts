@@ -21,7 +21,7 @@ export type RouteSpec<P = unknown, Q = unknown, B = unknown> = {
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
   /** The success status and body schema (documentation; tests parse responses with it). */
-  response: { status: number; description: string; schema: z.ZodType };
+  response: { status: number; description: string; schema: z.ZodType; alsoStatus?: number[] };
   /** Error codes this route may answer besides the common ones (401, 403, 400). */
   errors?: string[];
   handler(input: RouteInput<P, Q, B>): Promise<{ status?: number; body: unknown }>;
