@@ -9,6 +9,7 @@ import { migrate, openDatabase, type Database } from './db/orm.ts';
 import { LocalPlacement } from '../actors/placement.ts';
 import { SessionStore } from '../actors/session/session-store.ts';
 import { createApp } from './http/app.ts';
+import { identityRoutes } from './http/identity-routes.ts';
 import { onboardingRoutes } from './http/onboarding-routes.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { startAbandonmentSweeper } from './sessions/abandonment.ts';
@@ -72,7 +73,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     minDurationSamples: config.STEP_DURATION_MIN_SAMPLES,
   });
   const abandonment = startAbandonmentSweeper({ store, sessions, abandonAfterMs: config.SESSION_ABANDON_AFTER_MS, log });
-  const routes = onboardingRoutes(sessions, db);
+  const routes = [...identityRoutes(), ...onboardingRoutes(sessions, db)];
 
   let accepting = true;
   const app = createApp({

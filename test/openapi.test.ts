@@ -1,9 +1,10 @@
-// The OpenAPI document at /api/openapi.json describes every route onboardingRoutes() declares, and
+// The OpenAPI document at /api/openapi.json describes every route identityRoutes() and onboardingRoutes() declare, and
 // what real calls answer matches the zod response schemas the document is generated from.
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { signToken } from '../server/auth/tokens.ts';
 import type { Database } from '../server/db/orm.ts';
+import { identityRoutes } from '../server/http/identity-routes.ts';
 import { onboardingRoutes } from '../server/http/onboarding-routes.ts';
 import type { AnyRouteSpec } from '../server/http/routes.ts';
 import { createLogger } from '../server/logger.ts';
@@ -16,7 +17,10 @@ import { STEP_IDS, type StepId } from '../shared/steps.ts';
 import { TEST_JWT_SECRET, testConfig } from './support/config.ts';
 
 // Route specs are plain data: declaring them needs no live service (handlers are not called here).
-const ROUTES: readonly AnyRouteSpec[] = onboardingRoutes(undefined as unknown as SessionService, undefined as unknown as Database);
+const ROUTES: readonly AnyRouteSpec[] = [
+  ...identityRoutes(),
+  ...onboardingRoutes(undefined as unknown as SessionService, undefined as unknown as Database),
+];
 
 type Json = Record<string, unknown>;
 type Operation = {

@@ -50,9 +50,6 @@ export function createApp(deps: AppDeps): Koa<AppState> {
 
   const api = new Router<AppState>({ prefix: '/api/v1' });
   api.use(authenticate(deps.verify));
-  api.get('/me', (ctx) => {
-    ctx.body = { principal: ctx.state.principal };
-  });
   mountRoutes(api, deps.routes);
 
   app.use(requestContext(deps.log));
