@@ -219,7 +219,7 @@ describe.each(DIALECTS)('onboarding sessions on %s', (dialect) => {
   });
 });
 
-describe.each(DIALECTS)('session storage limits on %s', (dialect) => {
+describe.each(DIALECTS)('session settings on %s', (dialect) => {
   let server: RunningServer;
   let stop: () => Promise<void>;
 
@@ -228,9 +228,27 @@ describe.each(DIALECTS)('session storage limits on %s', (dialect) => {
       MAX_DOCUMENT_BYTES: '20000',
       SESSION_SNAPSHOT_EVERY_UPDATES: '10',
       SESSION_ABANDON_AFTER_MS: '1000',
+      STEP_DURATION_MIN_SAMPLES: '2',
     }));
   });
   afterAll(() => stop());
+
+  it('estimates the time remaining from measured step durations once there are enough', async () => {
+    const fresh = (await newTenant(server)).admin;
+    const estimated = (await fresh.get<View>('/onboarding/sessions/current')).body.progress;
+    // welcome and organization_setup take (far) less than their estimates in two sessions...
+    for (let i = 0; i < 2; i += 1) {
+      const { admin, path } = await newTenant(server);
+      await completeSteps(admin, path, ['welcome', 'organization_setup']);
+    }
+    // ...so a new session's remaining time uses the measured medians for them.
+    const measured = (await (await newTenant(server)).admin.get<View>('/onboarding/sessions/current')).body.progress as View['progress'] & {
+      estimateSource: string;
+    };
+    expect(measured.estimateSource).toBe('mixed');
+    const savedMinutes = STEPS.welcome.estimatedMinutes + STEPS.organization_setup.estimatedMinutes;
+    expect(measured.estimatedTimeRemaining).toBeLessThanOrEqual(estimated.estimatedTimeRemaining - savedMinutes + 1);
+  });
 
   it('compacts the update log into a snapshot and reloads the same state from it', async () => {
     const { admin, tenant, id, path } = await newTenant(server);

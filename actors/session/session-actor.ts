@@ -66,6 +66,8 @@ export type SessionActorDeps = {
   snapshotEveryBytes: number;
   /** Median measured minutes per step (cached by the caller). */
   measuredStepMinutes: () => Promise<Partial<Record<StepId, number>>>;
+  /** Called after a step's duration was recorded, so the caller can refresh that cache. */
+  onDurationRecorded: () => void;
 };
 
 /** A write refused in a way that leaves the in-memory document ahead of the log: reload it. */
@@ -308,6 +310,7 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
     try {
       const updatedAt = await this.#deps.store.saveTransition(this.#record, this.#epoch, change, effects);
       this.#record = { ...this.#record, ...change, updatedAt, lastActivityAt: updatedAt };
+      if ((effects.durations ?? []).length > 0) this.#deps.onDurationRecorded();
     } catch (error) {
       if (error instanceof StaleEpochError) throw new ActorFailure(error.message, { cause: error });
       throw error;

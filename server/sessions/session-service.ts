@@ -56,6 +56,8 @@ export class SessionService {
       snapshotEveryUpdates: options.snapshotEveryUpdates,
       snapshotEveryBytes: options.snapshotEveryBytes,
       measuredStepMinutes: () => this.#measuredStepMinutes(),
+      // Other nodes' completions reach this cache within its TTL; this node's at once.
+      onDurationRecorded: () => (this.#durations = undefined),
     };
     this.#host = new ActorHost({
       idleMs: options.idleMs,
