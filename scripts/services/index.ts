@@ -25,9 +25,14 @@ interface Started {
   stop(): Promise<void>;
 }
 
-const starters: Record<ServiceName, () => Promise<Started>> = {
-  postgres: async () => {
-    const service = await startPostgres();
+export type StartOptions = {
+  /** PostgreSQL with fsync and synchronous commit on, for benchmarks of durable writes. */
+  durablePostgres?: boolean;
+};
+
+const starters: Record<ServiceName, (options: StartOptions) => Promise<Started>> = {
+  postgres: async (options) => {
+    const service = await startPostgres({ durable: options.durablePostgres ?? false });
     return { value: service.url, stop: service.stop };
   },
   redis: async () => {
@@ -62,14 +67,14 @@ export function isServiceName(name: string): name is ServiceName {
   return (SERVICE_NAMES as readonly string[]).includes(name);
 }
 
-export async function startServices(names: readonly ServiceName[] = SERVICE_NAMES): Promise<Services> {
+export async function startServices(names: readonly ServiceName[] = SERVICE_NAMES, options: StartOptions = {}): Promise<Services> {
   const unique = [...new Set(names)];
   const results = await Promise.allSettled(
     unique.map(async (name): Promise<Started & ServiceTiming> => {
       const existing = process.env[SERVICE_ENV[name]];
       if (existing !== undefined && existing !== '') return { name, value: existing, ms: 0, reused: true, stop: async () => {} };
       const startedAt = performance.now();
-      const service = await starters[name]();
+      const service = await starters[name](options);
       return { name, ...service, ms: Math.round(performance.now() - startedAt), reused: false };
     }),
   );

@@ -9,11 +9,9 @@ import { freePort } from './free-port.ts';
 import {
   ensureAptPackage,
   findExecutable,
-  makeTempDir,
-  removeTempDir,
   run,
   spawnService,
-  type ServiceProcess,
+  startInTempDir,
 } from './system.ts';
 
 export interface KafkaService {
@@ -125,9 +123,7 @@ async function describesCluster(brokers: string): Promise<boolean> {
 export async function startKafka(): Promise<KafkaService> {
   const libs = await kafkaLibs();
   const java = await ensureJava();
-  const dir = await makeTempDir('kafka');
-  let server: ServiceProcess | undefined;
-  try {
+  return startInTempDir('kafka', async (dir, track) => {
     // Both listeners are held at once, so the two ports differ.
     const [port, controllerPort] = await Promise.all([freePort(), freePort()]);
     const propertiesPath = path.join(dir, 'server.properties');
@@ -141,29 +137,20 @@ export async function startKafka(): Promise<KafkaService> {
       what: 'formatting the Kafka storage',
       cwd: dir,
     });
-    server = spawnService({
-      name: 'kafka',
-      command: java,
-      args: ['-Xmx512m', '-Djava.awt.headless=true', ...jvmArgs, 'kafka.Kafka', propertiesPath],
-      logPath: path.join(dir, 'kafka.log'),
-      cwd: dir,
-    });
+    const server = track(
+      spawnService({
+        name: 'kafka',
+        command: java,
+        args: ['-Xmx512m', '-Djava.awt.headless=true', ...jvmArgs, 'kafka.Kafka', propertiesPath],
+        logPath: path.join(dir, 'kafka.log'),
+        cwd: dir,
+      }),
+    );
     const brokers = `127.0.0.1:${port}`;
     await server.waitUntilReady(() => describesCluster(brokers), {
       timeoutMs: 60_000,
       what: `kafka on ${brokers} to describe its cluster`,
     });
-    const started = server;
-    return {
-      brokers,
-      stop: async () => {
-        await started.stop();
-        await removeTempDir(dir);
-      },
-    };
-  } catch (error) {
-    await server?.stop();
-    await removeTempDir(dir);
-    throw error;
-  }
+    return { brokers };
+  });
 }

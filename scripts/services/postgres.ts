@@ -7,12 +7,10 @@ import {
   ensureAptPackage,
   isExecutableFile,
   isRoot,
-  makeTempDir,
-  removeTempDir,
   run,
   spawnService,
+  startInTempDir,
   systemUser,
-  type ServiceProcess,
   type SystemUser,
 } from './system.ts';
 
@@ -58,12 +56,11 @@ async function canQuery(url: string): Promise<boolean> {
   }
 }
 
-export async function startPostgres(): Promise<PostgresService> {
+/** `durable`: keep fsync and synchronous commit on (benchmarks), instead of off (tests). */
+export async function startPostgres(options: { durable?: boolean } = {}): Promise<PostgresService> {
   const initdb = await ensureAptPackage(findInitdb, 'postgresql');
   const user = serverUser();
-  const dir = await makeTempDir('postgres');
-  let server: ServiceProcess | undefined;
-  try {
+  return startInTempDir('postgres', async (dir, track) => {
     if (user !== undefined) await fs.promises.chown(dir, user.uid, user.gid);
     const dataDir = path.join(dir, 'data');
     // --no-sync: a throwaway cluster need not survive a power cut, and it makes initdb ~10x faster.
@@ -75,39 +72,28 @@ export async function startPostgres(): Promise<PostgresService> {
     const port = await freePort();
     // Spawned with the postgres uid directly rather than through runuser, which forks and would
     // leave postgres orphaned if runuser were SIGKILLed.
-    server = spawnService({
-      name: 'postgres',
-      command: path.join(path.dirname(initdb), 'postgres'),
-      args: [
-        '-D', dataDir,
-        '-p', String(port),
-        '-c', 'listen_addresses=127.0.0.1',
-        '-c', `unix_socket_directories=${dir}`,
-        // Durability off: the data is thrown away, and tests and benchmarks should not wait on disk.
-        '-c', 'fsync=off',
-        '-c', 'synchronous_commit=off',
-        '-c', 'full_page_writes=off',
-        '-c', 'max_connections=200',
-      ],
-      logPath: path.join(dir, 'postgres.log'),
-      cwd: dir,
-      user,
-      // SIGINT is PostgreSQL's "fast" shutdown; SIGTERM ("smart") waits for every client to leave.
-      stopSignal: 'SIGINT',
-    });
+    const server = track(
+      spawnService({
+        name: 'postgres',
+        command: path.join(path.dirname(initdb), 'postgres'),
+        args: [
+          '-D', dataDir,
+          '-p', String(port),
+          '-c', 'listen_addresses=127.0.0.1',
+          '-c', `unix_socket_directories=${dir}`,
+          '-c', 'max_connections=200',
+          // Tests throw the data away and should not wait on disk; benchmarks measure real commits.
+          ...(options.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
+        ],
+        logPath: path.join(dir, 'postgres.log'),
+        cwd: dir,
+        user,
+        // SIGINT is PostgreSQL's "fast" shutdown; SIGTERM ("smart") waits for every client to leave.
+        stopSignal: 'SIGINT',
+      }),
+    );
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     await server.waitUntilReady(() => canQuery(url), { timeoutMs: 30_000, what: `postgres on port ${port} to answer SELECT 1` });
-    const started = server;
-    return {
-      url,
-      stop: async () => {
-        await started.stop();
-        await removeTempDir(dir);
-      },
-    };
-  } catch (error) {
-    await server?.stop();
-    await removeTempDir(dir);
-    throw error;
-  }
+    return { url };
+  });
 }

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.ts';
-import { ensureAptPackage, findExecutable, makeTempDir, removeTempDir, spawnService, type ServiceProcess } from './system.ts';
+import { ensureAptPackage, findExecutable, spawnService, startInTempDir } from './system.ts';
 
 export interface RedisService {
   url: string;
@@ -23,31 +23,20 @@ async function answersPing(url: string): Promise<boolean> {
 
 export async function startRedis(): Promise<RedisService> {
   const redisServer = await ensureAptPackage(() => findExecutable('redis-server'), 'redis-server');
-  const dir = await makeTempDir('redis');
-  let server: ServiceProcess | undefined;
-  try {
+  return startInTempDir('redis', async (dir, track) => {
     const port = await freePort();
-    server = spawnService({
-      name: 'redis',
-      command: redisServer,
-      // No config file: defaults plus these. --dir keeps any file Redis might write in the temp dir.
-      args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-      logPath: path.join(dir, 'redis.log'),
-      cwd: dir,
-    });
+    const server = track(
+      spawnService({
+        name: 'redis',
+        command: redisServer,
+        // No config file: defaults plus these. --dir keeps any file Redis might write in the temp dir.
+        args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+        logPath: path.join(dir, 'redis.log'),
+        cwd: dir,
+      }),
+    );
     const url = `redis://127.0.0.1:${port}`;
     await server.waitUntilReady(() => answersPing(url), { timeoutMs: 15_000, what: `redis on port ${port} to answer PING` });
-    const started = server;
-    return {
-      url,
-      stop: async () => {
-        await started.stop();
-        await removeTempDir(dir);
-      },
-    };
-  } catch (error) {
-    await server?.stop();
-    await removeTempDir(dir);
-    throw error;
-  }
+    return { url };
+  });
 }

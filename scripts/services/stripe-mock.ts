@@ -7,11 +7,9 @@ import { freePort } from './free-port.ts';
 import {
   findExecutable,
   isExecutableFile,
-  makeTempDir,
-  removeTempDir,
   run,
   spawnService,
-  type ServiceProcess,
+  startInTempDir,
 } from './system.ts';
 
 export interface StripeMockService {
@@ -62,32 +60,21 @@ async function answersRequests(url: string): Promise<boolean> {
 
 export async function startStripeMock(): Promise<StripeMockService> {
   const command = await stripeMockBinary();
-  const dir = await makeTempDir('stripe-mock');
-  let server: ServiceProcess | undefined;
-  try {
+  return startInTempDir('stripe-mock', async (dir, track) => {
     const port = await freePort();
-    server = spawnService({
-      name: 'stripe-mock',
-      command,
-      // HTTPS cannot be switched off together with -http-addr and otherwise takes the fixed port
-      // 12112 on every interface; port 0 lets the kernel pick one nobody else will collide with.
-      args: ['-http-addr', `127.0.0.1:${port}`, '-https-addr', '127.0.0.1:0'],
-      logPath: path.join(dir, 'stripe-mock.log'),
-      cwd: dir,
-    });
+    const server = track(
+      spawnService({
+        name: 'stripe-mock',
+        command,
+        // HTTPS cannot be switched off together with -http-addr and otherwise takes the fixed port
+        // 12112 on every interface; port 0 lets the kernel pick one nobody else will collide with.
+        args: ['-http-addr', `127.0.0.1:${port}`, '-https-addr', '127.0.0.1:0'],
+        logPath: path.join(dir, 'stripe-mock.log'),
+        cwd: dir,
+      }),
+    );
     const url = `http://127.0.0.1:${port}`;
     await server.waitUntilReady(() => answersRequests(url), { timeoutMs: 15_000, what: `stripe-mock at ${url} to answer GET /v1/customers` });
-    const started = server;
-    return {
-      url,
-      stop: async () => {
-        await started.stop();
-        await removeTempDir(dir);
-      },
-    };
-  } catch (error) {
-    await server?.stop();
-    await removeTempDir(dir);
-    throw error;
-  }
+    return { url };
+  });
 }

@@ -161,6 +161,30 @@ export async function removeTempDir(dir: string): Promise<void> {
 }
 
 /** The last lines of a log file, for error messages. */
+/**
+ * Starts a service in a fresh temp dir. `start` spawns it (passing the process to `track`) and waits
+ * until it answers; the result gains a stop() that stops the process and removes the dir, and a
+ * failed start is cleaned up the same way.
+ */
+export async function startInTempDir<T extends object>(
+  prefix: string,
+  start: (dir: string, track: (process: ServiceProcess) => ServiceProcess) => Promise<T>,
+): Promise<T & { stop(): Promise<void> }> {
+  const dir = await makeTempDir(prefix);
+  let tracked: ServiceProcess | undefined;
+  const stop = async () => {
+    await tracked?.stop();
+    await removeTempDir(dir);
+  };
+  try {
+    const result = await start(dir, (process) => (tracked = process));
+    return { ...result, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
 export function logTail(file: string, maxLines = 30): string {
   try {
     const fd = fs.openSync(file, 'r');
