@@ -229,6 +229,7 @@ describe.each(DIALECTS)('session settings on %s', (dialect) => {
       SESSION_SNAPSHOT_EVERY_UPDATES: '10',
       SESSION_ABANDON_AFTER_MS: '1000',
       STEP_DURATION_MIN_SAMPLES: '2',
+      SESSION_SNAPSHOT_EVERY_BYTES: '4096',
     }));
   });
   afterAll(() => stop());
@@ -263,6 +264,16 @@ describe.each(DIALECTS)('session settings on %s', (dialect) => {
     expect(Number(snapshot[0]!.n)).toBe(1);
     expect(Buffer.from(await server.sessions.encodeState(tenant, id)).equals(Buffer.from(before))).toBe(true);
     expect(Object.keys((await admin.get<View>(path)).body.data.data_import.fieldMapping as object)).toHaveLength(25);
+  });
+
+  it('compacts by bytes too: one large edit is enough', async () => {
+    const { admin, id, path } = await newTenant(server);
+    expect((await admin.patch(`${path}/steps/knowledge_base`, { introduction: 'x'.repeat(5_000) })).status).toBe(200);
+    const rows = async (table: string) =>
+      Number((await server.db.em().getConnection().execute<{ n: number | string }[]>(`select count(*) as n from ${table} where session_id = ?`, [id]))[0]!.n);
+    const deadline = Date.now() + 5_000;
+    while ((await rows('session_snapshot')) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect({ snapshots: await rows('session_snapshot'), updates: await rows('session_update') }).toEqual({ snapshots: 1, updates: 0 });
   });
 
   it('refuses an edit that would push the document past its size limit, keeping earlier edits', async () => {
