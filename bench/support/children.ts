@@ -1,0 +1,119 @@
+// The benchmark's own child processes (servers under test, load generators) and their cleanup:
+// whatever way the run ends (normal end, thrown error, Ctrl-C) none of them is left running.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../scripts/services/free-port.ts';
+import { REPO_ROOT, startServerProcess, type ServerProcess } from '../../test/support/server-process.ts';
+
+const live = new Map<number, () => void>();
+let exitHookInstalled = false;
+
+function remember(pid: number, killNow: () => void): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // 'exit' handlers must be synchronous: SIGKILL is all that is left by then.
+    process.on('exit', killAllNow);
+  }
+  live.set(pid, killNow);
+}
+
+/** SIGKILLs every child still running (Ctrl-C, or a failure that skipped the orderly stop). */
+export function killAllNow(): void {
+  for (const kill of live.values()) kill();
+  live.clear();
+}
+
+export type BenchServer = {
+  pid: number;
+  baseUrl: string;
+  /** SIGTERM (graceful drain), SIGKILL after `timeoutMs`. */
+  stop(timeoutMs?: number): Promise<void>;
+  stderr(): string;
+};
+
+/**
+ * Runs `node server/main.ts` as users do, with exactly `env` (plus PATH and HOME). At LOG_LEVEL=warn
+ * the server does not log its "server listening" line, so it gets a free port picked here and is
+ * ready when /healthz answers.
+ */
+export async function startBenchServer(env: Record<string, string>, startTimeoutMs = 60_000): Promise<BenchServer> {
+  const port = await freePort();
+  const server: ServerProcess = startServerProcess({ ...env, PORT: String(port), HOST: '127.0.0.1' });
+  const pid = server.child.pid;
+  if (pid === undefined) throw new Error('the server could not be spawned');
+  remember(pid, () => server.signal('SIGKILL'));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const stop = async (timeoutMs = 15_000) => {
+    server.signal('SIGTERM');
+    const stopped = await Promise.race([server.exited.then(() => true), sleep(timeoutMs).then(() => false)]);
+    if (!stopped) {
+      server.signal('SIGKILL');
+      await server.exited;
+    }
+    live.delete(pid);
+  };
+
+  const deadline = performance.now() + startTimeoutMs;
+  let exited = false;
+  void server.exited.then(() => (exited = true));
+  for (;;) {
+    if (exited) {
+      live.delete(pid);
+      throw new Error(`the server exited before it was ready:\n${server.stderr()}`);
+    }
+    try {
+      const response = await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(1_000) });
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() > deadline) {
+      await stop(5_000);
+      throw new Error(`the server was not ready within ${startTimeoutMs} ms:\n${server.stderr()}`);
+    }
+    await sleep(100);
+  }
+  return { pid, baseUrl, stop, stderr: server.stderr };
+}
+
+/**
+ * Runs a bench/ script in its own Node process with `config` as its one JSON argument, and parses
+ * the JSON document it prints on stdout. Its stderr (progress) goes to ours. Killed after
+ * `timeoutMs`.
+ */
+export function runJsonChild<T>(script: string, config: unknown, env: Record<string, string>, timeoutMs: number): Promise<T> {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, script), JSON.stringify(config)], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const pid = child.pid;
+  if (pid !== undefined) remember(pid, () => child.kill('SIGKILL'));
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (pid !== undefined) live.delete(pid);
+      if (code !== 0) {
+        reject(new Error(`${script} failed (${code ?? signal})`));
+        return;
+      }
+      const last = stdout.trim().split('\n').pop() ?? '';
+      try {
+        resolve(JSON.parse(last) as T);
+      } catch {
+        reject(new Error(`${script} printed no JSON result:\n${stdout.slice(-2000)}`));
+      }
+    });
+  });
+}

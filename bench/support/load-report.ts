@@ -1,0 +1,67 @@
+// What a load-generator child prints on stdout (one JSON document), and how it is built.
+import { latencyHistogram, summarizeLatencies, type LatencySummary } from './stats.ts';
+import type { LoopResult, PhaseCounts } from './load-loop.ts';
+
+export type ServerUsage = {
+  pid: number;
+  /** User + system CPU seconds the server used during the measured window. */
+  cpuSeconds: number;
+  /** cpuSeconds / window seconds × 100: 100 means one core busy for the whole window. */
+  cpuPercentOfOneCore: number;
+  /** VmHWM at the end of the window: the highest RSS since the server started. */
+  peakRssMiB: number;
+  rssMiB: number;
+};
+
+export type LoadReport = {
+  windowSeconds: number;
+  stoppedBy: LoopResult['stoppedBy'];
+  started: number;
+  /** Successful operations completed in the window, per second. */
+  throughputPerSecond: number;
+  latencyMs: LatencySummary;
+  histogram: { upperMs: number; count: number }[];
+  measured: PhaseCounts;
+  warmup: PhaseCounts;
+  afterWindow: PhaseCounts;
+  /** Failed operations in the window, by kind (HTTP status and error code, timeout, ...). */
+  errorsInWindow: number;
+  /** Failed operations in any phase (warm-up, window, drain). */
+  errorsTotal: number;
+  errorSamples: string[];
+  /** CPU seconds of the load generator itself, to see whether it was the bottleneck. */
+  clientCpuSeconds: number;
+  /** The whole machine's CPU use during the window (all cores; 100 = every core busy). */
+  machineCpuBusyPercent: number | null;
+  server?: ServerUsage;
+};
+
+const sum = (errors: Record<string, number>) => Object.values(errors).reduce((total, count) => total + count, 0);
+
+export function buildReport(result: LoopResult, clientCpuSeconds: number, server?: ServerUsage): LoadReport {
+  const errorsInWindow = sum(result.measured.errors);
+  return {
+    windowSeconds: result.windowSeconds,
+    stoppedBy: result.stoppedBy,
+    started: result.started,
+    throughputPerSecond: result.windowSeconds > 0 ? result.measured.ok / result.windowSeconds : 0,
+    latencyMs: summarizeLatencies(result.latenciesMs),
+    histogram: latencyHistogram(result.latenciesMs),
+    measured: result.measured,
+    warmup: result.warmup,
+    afterWindow: result.afterWindow,
+    errorsInWindow,
+    errorsTotal: errorsInWindow + sum(result.warmup.errors) + sum(result.afterWindow.errors),
+    errorSamples: result.errorSamples,
+    clientCpuSeconds,
+    machineCpuBusyPercent: result.machineCpuBusyPercent,
+    ...(server ? { server } : {}),
+  };
+}
+
+/** Reads the child's config: one JSON argument. */
+export function readConfig<T>(parse: (value: unknown) => T): T {
+  const raw = process.argv[2];
+  if (raw === undefined) throw new Error('expected the configuration as one JSON argument');
+  return parse(JSON.parse(raw));
+}

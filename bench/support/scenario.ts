@@ -1,0 +1,21 @@
+// What bench/run.ts hands every scenario, and what a scenario is.
+import type { Machine } from './machine.ts';
+
+export type ScenarioContext = {
+  /** The short smoke version (`--quick`): shorter windows, one run per configuration. */
+  quick: boolean;
+  /** The exact command line, as a reader would type it. */
+  command: string;
+  /** ISO date-time the run started. */
+  startedAt: string;
+  commit: string;
+  machine: Machine;
+  /** The throwaway PostgreSQL started for this run (or the one TEST_DATABASE_URL names). */
+  postgres: { url: string; reused: boolean };
+};
+
+export type Scenario = {
+  name: string;
+  summary: string;
+  run(context: ScenarioContext): Promise<void>;
+};
