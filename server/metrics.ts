@@ -21,7 +21,8 @@ export function createMetrics(nodeId: string) {
     }),
     socketConnections: new Gauge({
       name: 'socketio_connections',
-      help: 'Socket.IO connections open on this node',
+      help: 'Socket.IO connections open on this node, by namespace',
+      labelNames: ['namespace'] as const,
       registers: [registry],
     }),
     socketAuthFailures: new Counter({

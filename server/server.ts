@@ -19,6 +19,7 @@ import { connectRedis } from './infra/redis.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import type { DependencyCheck } from './readiness.ts';
+import { attachSessionGateway } from './realtime/session-gateway.ts';
 import { createSocketServer } from './realtime/socket-server.ts';
 
 const SERVER_VERSION = '0.1.0';
@@ -93,6 +94,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // Idle keep-alive connections must not hold shutdown hostage past the drain deadline.
   httpServer.keepAliveTimeout = 5_000;
   const io = createSocketServer(httpServer, { verify, maxMessageBytes: config.SOCKET_MAX_MESSAGE_BYTES, log, metrics });
+  const detachGateway = attachSessionGateway(io.of('/sessions'), sessions, log);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -122,6 +124,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       clearTimeout(deadline);
       // Every acknowledged edit is already committed; this flushes snapshots and unloads actors.
       await abandonment.stop();
+      detachGateway();
       await sessions.stop().catch((error: unknown) => log.warn({ err: error }, 'some sessions did not passivate cleanly'));
       // disconnect(), not quit(): it also stops reconnect attempts to a Redis that is down.
       redis?.disconnect();

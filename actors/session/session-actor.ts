@@ -22,7 +22,7 @@ import {
   type TransitionResult,
   validateStepPatch,
 } from '../../shared/step-machine.ts';
-import type { StepId } from '../../shared/steps.ts';
+import { STEP_IDS, type StepId } from '../../shared/steps.ts';
 import type { Logger } from '../../server/logger.ts';
 import { ActorFailure, type Actor, type ActorContext } from '../runtime.ts';
 import type { Placement } from '../placement.ts';
@@ -38,6 +38,8 @@ export type Caller = { principal: Principal; requestId?: string | undefined; ip?
 export type SessionMessage = { tenantId?: string } & (
   | { type: 'get' }
   | { type: 'updateStep'; stepId: StepId; patch: Record<string, unknown>; caller: Caller }
+  /** A Yjs update from a live editor; `origin` names its connection (not echoed back to it). */
+  | { type: 'applyUpdate'; update: Uint8Array; caller: Caller; origin: string }
   | { type: 'completeStep'; stepId: StepId; caller: Caller }
   | { type: 'skipStep'; stepId: StepId; caller: Caller }
   | { type: 'pause' | 'resume' | 'completeOnboarding'; caller: Caller }
@@ -45,6 +47,8 @@ export type SessionMessage = { tenantId?: string } & (
   | { type: 'compact' }
   /** The committed document as one Yjs update (optionally only what `stateVector` lacks). */
   | { type: 'encodeState'; stateVector?: Uint8Array }
+  /** Sync step 1 answered: what the client lacks, and the document's state vector, at one instant. */
+  | { type: 'syncState'; stateVector: Uint8Array }
 );
 
 export type SessionView = {
@@ -55,7 +59,17 @@ export type SessionView = {
 
 export type StepWrite = { stepId: StepId; data: Record<string, unknown>; committed: Promise<number> };
 
-export type SessionReply = SessionView | StepWrite | Uint8Array | undefined;
+/** A live update's fate: `committed` resolves with the log id once durable (at once for a duplicate). */
+export type UpdateWrite = { committed: Promise<number> };
+
+export type SyncState = { missing: Uint8Array; stateVector: Uint8Array };
+
+export type SessionReply = SessionView | StepWrite | UpdateWrite | SyncState | Uint8Array | undefined;
+
+/** What the actor tells the realtime layer, only ever after the commit that makes it true. */
+export type SessionBroadcast =
+  | { kind: 'updates'; sessionId: string; tenantId: string; updates: { id: number; update: Uint8Array; origin: string | undefined }[] }
+  | { kind: 'session'; sessionId: string; tenantId: string; view: SessionView };
 
 export type SessionActorDeps = {
   store: SessionStore;
@@ -68,6 +82,8 @@ export type SessionActorDeps = {
   measuredStepMinutes: () => Promise<Partial<Record<StepId, number>>>;
   /** Called after a step's duration was recorded, so the caller can refresh that cache. */
   onDurationRecorded: () => void;
+  /** Committed changes, for live clients (the output gate: never called before the commit). */
+  publish: (broadcast: SessionBroadcast) => void;
 };
 
 /** A write refused in a way that leaves the in-memory document ahead of the log: reload it. */
@@ -80,7 +96,18 @@ export class RefusedAfterApply extends ActorFailure {
   }
 }
 
-type PendingEdit = { update: Uint8Array; stepId: StepId; fields: string[]; audit: AuditDraft; actor: Principal };
+/**
+ * One edit waiting for the group commit. REST edits carry their own audit entry (with before and
+ * after); live edits, a keystroke each, are audited once per editor and step per commit.
+ */
+type PendingEdit = {
+  update: Uint8Array;
+  /** Top-level fields touched, per step. */
+  steps: Map<StepId, Set<string>>;
+  audit?: AuditDraft;
+  caller: Caller;
+  origin?: string;
+};
 
 export class SessionActor implements Actor<SessionMessage, SessionReply> {
   readonly #deps: SessionActorDeps;
@@ -138,6 +165,8 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
         return this.#view();
       case 'updateStep':
         return this.#updateStep(message.stepId, message.patch, message.caller);
+      case 'applyUpdate':
+        return this.#applyUpdate(message.update, message.caller, message.origin);
       case 'completeStep':
         return this.#transition(message.caller, 'step.complete', message.stepId, (state, now) =>
           completeStep(state, message.stepId, stepData(this.#doc, message.stepId), now),
@@ -160,6 +189,13 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
       case 'encodeState':
         await this.#log.sync();
         return Y.encodeStateAsUpdate(this.#doc, message.stateVector);
+      case 'syncState':
+        await this.#log.sync();
+        try {
+          return { missing: Y.encodeStateAsUpdate(this.#doc, message.stateVector), stateVector: Y.encodeStateVector(this.#doc) };
+        } catch {
+          throw new AppError('VALIDATION_FAILED', 'malformed state vector');
+        }
     }
   }
 
@@ -227,20 +263,99 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
       requestId: caller.requestId,
       ip: caller.ip,
     };
-    const committed = this.#log.append({ update, stepId, fields, audit, actor: caller.principal });
+    const committed = this.#log.append({ update, steps: new Map([[stepId, new Set(fields)]]), audit, caller });
     return { stepId, data, committed };
+  }
+
+  /**
+   * A live editor's Yjs update: applied, then checked (only step maps, valid step data, size);
+   * anything refused after applying reloads the activation, so the refused update leaves no trace.
+   * A duplicate (already known) changes nothing and is acknowledged without a log entry.
+   */
+  async #applyUpdate(update: Uint8Array, caller: Caller, origin: string): Promise<UpdateWrite> {
+    if (this.#record.status !== 'active') {
+      throw new AppError('ONBOARDING_SESSION_NOT_ACTIVE', `the session is ${this.#record.status}; resume it to edit`);
+    }
+    const touched = new Map<StepId, Set<string>>();
+    const collect = (transaction: Y.Transaction) => collectTouched(this.#doc, transaction, touched as Map<string, Set<string>>);
+    this.#captured = [];
+    this.#doc.on('afterTransaction', collect);
+    try {
+      Y.applyUpdate(this.#doc, update, origin);
+    } catch (error) {
+      await this.#log.sync();
+      throw new RefusedAfterApply(new AppError('VALIDATION_FAILED', `malformed Yjs update: ${(error as Error).message}`));
+    } finally {
+      this.#doc.off('afterTransaction', collect);
+    }
+    const captured = this.#captured;
+    this.#captured = [];
+    if (captured.length === 0) return { committed: this.#log.sync().then(() => this.#lastUpdateId) };
+    const refusal = this.#refusalOf(touched, captured);
+    if (refusal) {
+      await this.#log.sync(); // earlier edits are durable; only this one goes with the reload
+      throw new RefusedAfterApply(refusal);
+    }
+    const merged = captured.length === 1 ? captured[0]! : Y.mergeUpdates(captured);
+    this.#documentBytes += merged.length;
+    return { committed: this.#log.append({ update: merged, steps: touched, caller, origin }) };
+  }
+
+  /** Why an applied live update must be refused, if it must. */
+  #refusalOf(touched: Map<StepId | string, Set<string>>, captured: Uint8Array[]): AppError | undefined {
+    const foreign = [...this.#doc.share.keys()].filter((name) => !(STEP_IDS as readonly string[]).includes(name));
+    if (foreign.length > 0) {
+      return new AppError('CONFIGURATION_VALIDATION_FAILED', 'the document holds only the step maps', {
+        issues: foreign.map((name) => ({ path: name, message: 'not a step' })),
+      });
+    }
+    for (const stepId of touched.keys() as Iterable<StepId>) {
+      const validation = validateStepPatch(stepId, stepData(this.#doc, stepId));
+      if (!validation.ok) {
+        return new AppError('CONFIGURATION_VALIDATION_FAILED', `invalid data for step ${stepId}`, {
+          issues: validation.issues.map((issue) => ({ ...issue, path: `${stepId}.${issue.path}` })),
+        });
+      }
+    }
+    const bytes = captured.reduce((sum, u) => sum + u.length, 0);
+    if (this.#documentBytes + bytes > this.#deps.maxDocumentBytes) {
+      return new AppError('DOCUMENT_TOO_LARGE', `the session document would exceed ${this.#deps.maxDocumentBytes} bytes`, {
+        limitBytes: this.#deps.maxDocumentBytes,
+      });
+    }
+    return undefined;
   }
 
   /** One group commit: the updates, one coalesced `step.updated` event per step, the audit entries. */
   async #commitEdits(edits: PendingEdit[]): Promise<number[]> {
     const byStep = new Map<StepId, { fields: Set<string>; editors: Set<string>; edits: number }>();
+    const liveAudits = new Map<string, AuditDraft & { fields: Set<string> }>();
     for (const edit of edits) {
-      const entry = byStep.get(edit.stepId) ?? { fields: new Set(), editors: new Set(), edits: 0 };
-      edit.fields.forEach((f) => entry.fields.add(f));
-      entry.editors.add(edit.actor.userId);
-      entry.edits += 1;
-      byStep.set(edit.stepId, entry);
+      for (const [stepId, fields] of edit.steps) {
+        const entry = byStep.get(stepId) ?? { fields: new Set(), editors: new Set(), edits: 0 };
+        fields.forEach((f) => entry.fields.add(f));
+        entry.editors.add(edit.caller.principal.userId);
+        entry.edits += 1;
+        byStep.set(stepId, entry);
+        if (edit.audit) continue;
+        const key = `${edit.caller.principal.userId}\u0000${stepId}`;
+        const audit = liveAudits.get(key) ?? {
+          actorId: edit.caller.principal.userId,
+          actorRole: edit.caller.principal.role,
+          action: 'step.live_edit',
+          target: `${this.#record.id}/${stepId}`,
+          fields: new Set<string>(),
+          requestId: edit.caller.requestId,
+          ip: edit.caller.ip,
+        };
+        fields.forEach((f) => audit.fields.add(f));
+        liveAudits.set(key, audit);
+      }
     }
+    const audits: AuditDraft[] = [
+      ...edits.flatMap((e) => (e.audit ? [e.audit] : [])),
+      ...[...liveAudits.values()].map(({ fields, ...audit }) => ({ ...audit, after: { fields: [...fields].sort() } })),
+    ];
     const events = [...byStep].map(([stepId, entry]) =>
       sessionEvent(this.#record, 'onboarding.step.updated', undefined, {
         stepId,
@@ -253,9 +368,15 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
       this.#record,
       this.#epoch,
       edits.map((e) => e.update),
-      { events, audits: edits.map((e) => e.audit) },
+      { events, audits },
     );
     this.#record = { ...this.#record, lastActivityAt: at };
+    this.#deps.publish({
+      kind: 'updates',
+      sessionId: this.#record.id,
+      tenantId: this.#record.tenantId,
+      updates: edits.map((edit, index) => ({ id: ids[index]!, update: edit.update, origin: edit.origin })),
+    });
     this.#lastUpdateId = ids.at(-1) ?? this.#lastUpdateId;
     this.#updatesSinceSnapshot += edits.length;
     this.#bytesSinceSnapshot += edits.reduce((sum, e) => sum + e.update.length, 0);
@@ -270,7 +391,7 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
 
   async #transition(
     caller: Caller | undefined,
-    action: string,
+    action: TransitionAction,
     stepId: StepId | undefined,
     apply: (state: MachineState, now: string) => TransitionResult,
   ): Promise<SessionView> {
@@ -286,7 +407,7 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
       steps: next.steps,
       ...(next.status === 'completed' ? { completedAt: now } : {}),
     };
-    const type = EVENT_TYPES[action]!;
+    const type = EVENT_TYPES[action];
     const stepDetails = stepId ? { stepId, ...(action === 'step.complete' ? { data: redactSecrets(stepData(this.#doc, stepId)) } : {}) } : {};
     const effects: Effects = {
       events: [sessionEvent(this.#record, type, caller?.principal, { ...stepDetails, status: next.status, currentStep: next.currentStep })],
@@ -307,27 +428,19 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
           ? [{ stepId, minutes: durationMinutes(next.steps[stepId]) ?? 0 }].filter((d) => d.minutes > 0)
           : [],
     };
-    try {
-      const updatedAt = await this.#deps.store.saveTransition(this.#record, this.#epoch, change, effects);
-      this.#record = { ...this.#record, ...change, updatedAt, lastActivityAt: updatedAt };
-      if ((effects.durations ?? []).length > 0) this.#deps.onDurationRecorded();
-    } catch (error) {
-      if (error instanceof StaleEpochError) throw new ActorFailure(error.message, { cause: error });
-      throw error;
-    }
-    return this.#view();
+    const updatedAt = await fenced(this.#deps.store.saveTransition(this.#record, this.#epoch, change, effects));
+    this.#record = { ...this.#record, ...change, updatedAt, lastActivityAt: updatedAt };
+    if ((effects.durations ?? []).length > 0) this.#deps.onDurationRecorded();
+    const view = await this.#view();
+    this.#deps.publish({ kind: 'session', sessionId: this.#record.id, tenantId: this.#record.tenantId, view });
+    return view;
   }
 
   async #compact(): Promise<void> {
     await this.#log.sync();
     if (this.#lastUpdateId <= this.#snapshotUptoId) return;
     const state = Y.encodeStateAsUpdate(this.#doc);
-    try {
-      await this.#deps.store.compact(this.#record, this.#epoch, state, this.#lastUpdateId);
-    } catch (error) {
-      if (error instanceof StaleEpochError) throw new ActorFailure(error.message, { cause: error });
-      throw error;
-    }
+    await fenced(this.#deps.store.compact(this.#record, this.#epoch, state, this.#lastUpdateId));
     this.#snapshotUptoId = this.#lastUpdateId;
     this.#documentBytes = state.length;
     this.#updatesSinceSnapshot = 0;
@@ -336,12 +449,47 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
   }
 }
 
-const EVENT_TYPES: Record<string, OnboardingEventType> = {
+/** Records which step (root map) and top-level fields each change of a transaction touched. */
+function collectTouched(doc: Y.Doc, transaction: Y.Transaction, touched: Map<string, Set<string>>): void {
+  const rootNames = new Map<unknown, string>([...doc.share].map(([name, type]) => [type, name]));
+  for (const [type, keys] of transaction.changed) {
+    const fields = new Set<string>();
+    let current = type;
+    if (current._item === null) {
+      // A change of the step map itself: its keys are the top-level fields.
+      keys.forEach((key) => key !== null && fields.add(key));
+    }
+    // Walk up to the root; the key of the last map level below it is the top-level field.
+    let field: string | undefined;
+    while (current._item !== null) {
+      field = current._item.parentSub ?? field;
+      current = current._item.parent as typeof type;
+    }
+    if (field !== undefined) fields.add(field);
+    const root = rootNames.get(current);
+    if (root === undefined) continue;
+    touched.set(root, new Set([...(touched.get(root) ?? []), ...fields]));
+  }
+}
+
+/** A newer epoch owns the session: this activation must go (the host drops it, the next reloads). */
+async function fenced<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (error instanceof StaleEpochError) throw new ActorFailure(error.message, { cause: error });
+    throw error;
+  }
+}
+
+type TransitionAction = keyof typeof EVENT_TYPES;
+
+const EVENT_TYPES = {
   'step.complete': 'onboarding.step.completed',
   'step.skip': 'onboarding.step.skipped',
   'session.pause': 'onboarding.session.paused',
   'session.resume': 'onboarding.session.resumed',
   'session.complete': 'onboarding.session.completed',
   'session.abandon': 'onboarding.session.abandoned',
-};
+} as const satisfies Record<string, OnboardingEventType>;
 

@@ -28,7 +28,7 @@ export function createSocketServer(httpServer: http.Server, options: SocketServe
     destroyUpgrade: false,
   });
 
-  io.use(async (socket: Socket, next) => {
+  const authenticate = async (socket: Socket, next: (error?: Error) => void) => {
     const token: unknown = socket.handshake.auth?.token;
     try {
       if (typeof token !== 'string' || token === '') {
@@ -42,12 +42,16 @@ export function createSocketServer(httpServer: http.Server, options: SocketServe
       // Socket.IO sends `message` and `data` to the client in its connect_error event.
       next(Object.assign(new Error(appError.message), { data: appError.toBody().error }));
     }
-  });
+  };
 
-  io.on('connection', (socket) => {
-    options.metrics.socketConnections.inc();
-    socket.once('disconnect', () => options.metrics.socketConnections.dec());
-  });
+  // Every namespace authenticates its handshake; an unknown namespace is refused by Socket.IO.
+  for (const namespace of [io.of('/'), io.of('/sessions')]) {
+    namespace.use(authenticate);
+    namespace.on('connection', (socket) => {
+      options.metrics.socketConnections.inc({ namespace: namespace.name });
+      socket.once('disconnect', () => options.metrics.socketConnections.dec({ namespace: namespace.name }));
+    });
+  }
 
   return io;
 }

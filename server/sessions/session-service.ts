@@ -10,9 +10,12 @@ import {
   SessionActor,
   type Caller,
   type SessionMessage,
+  type SessionBroadcast,
   type SessionReply,
   type SessionView,
   type StepWrite,
+  type SyncState,
+  type UpdateWrite,
 } from '../../actors/session/session-actor.ts';
 import type { SessionStore } from '../../actors/session/session-store.ts';
 import { AppError } from '../../shared/errors.ts';
@@ -44,6 +47,7 @@ export class SessionService {
   readonly #host: ActorHost<SessionMessage, SessionReply, SessionActor>;
   #durations: { at: number; value: Promise<Partial<Record<StepId, number>>> } | undefined;
   readonly #minDurationSamples: number;
+  readonly #listeners = new Set<(broadcast: SessionBroadcast) => void>();
 
   constructor(options: SessionServiceOptions) {
     this.#store = options.store;
@@ -58,6 +62,9 @@ export class SessionService {
       measuredStepMinutes: () => this.#measuredStepMinutes(),
       // Other nodes' completions reach this cache within its TTL; this node's at once.
       onDurationRecorded: () => (this.#durations = undefined),
+      publish: (broadcast: SessionBroadcast) => {
+        for (const listener of this.#listeners) listener(broadcast);
+      },
     };
     this.#host = new ActorHost({
       idleMs: options.idleMs,
@@ -119,6 +126,26 @@ export class SessionService {
     return (await this.#ask(tenantId, sessionId, { type: 'encodeState', ...(stateVector ? { stateVector } : {}) })) as Uint8Array;
   }
 
+  /** Subscribes to committed changes of every session on this node (the realtime gateway). */
+  onBroadcast(listener: (broadcast: SessionBroadcast) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Applies a live editor's Yjs update; resolves with its log id once it is durable (a duplicate
+   * resolves at once with the current position, without growing the log).
+   */
+  async applyUpdate(caller: Caller, sessionId: string, update: Uint8Array, origin: string): Promise<number> {
+    const write = (await this.#ask(caller.principal.tenantId, sessionId, { type: 'applyUpdate', update, caller, origin })) as UpdateWrite;
+    return this.#committed(write);
+  }
+
+  /** Answers a client's sync step 1: what its state vector lacks, and the session's state vector. */
+  async syncState(tenantId: string, sessionId: string, stateVector: Uint8Array): Promise<SyncState> {
+    return (await this.#ask(tenantId, sessionId, { type: 'syncState', stateVector })) as SyncState;
+  }
+
   /** Passivates one session's actor (flush, compact, unload). */
   passivate(sessionId: string): Promise<void> {
     return this.#host.passivate(sessionId);
@@ -149,7 +176,7 @@ export class SessionService {
     }
   }
 
-  async #committed(write: StepWrite): Promise<number> {
+  async #committed(write: StepWrite | UpdateWrite): Promise<number> {
     try {
       return await write.committed;
     } catch {

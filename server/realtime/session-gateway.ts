@@ -1,0 +1,131 @@
+// The `/sessions` Socket.IO namespace: admins edit a session's Yjs document live, agents and viewers
+// watch it. Frames are y-protocols sync messages (step 1, step 2, update) and awareness updates, as
+// binary. An editor's update is acknowledged with its log id only once committed, and other clients
+// receive only committed updates (the actor publishes them after the commit). docs/PROTOCOL.md
+// describes the wire format for third-party clients.
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import type { Namespace, Socket } from 'socket.io';
+import { messageYjsSyncStep1, messageYjsSyncStep2, messageYjsUpdate } from 'y-protocols/sync';
+import type { Caller, SessionBroadcast } from '../../actors/session/session-actor.ts';
+import type { Role } from '../../shared/auth.ts';
+import { AppError } from '../../shared/errors.ts';
+import type { Logger } from '../logger.ts';
+import type { SessionService } from '../sessions/session-service.ts';
+import type { SocketData } from './socket-server.ts';
+
+const EDITORS: readonly Role[] = ['owner', 'admin'];
+const WATCHERS: readonly Role[] = ['owner', 'admin', 'agent', 'viewer'];
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+type ErrorReply = { ok: false; error: { code: string; message: string } };
+type Ack = (reply: unknown) => void;
+
+export const roomOf = (sessionId: string) => `session:${sessionId}`;
+
+function errorReply(error: unknown, log: Logger): ErrorReply {
+  if (error instanceof AppError) return { ok: false, error: { code: error.code, message: error.message } };
+  log.error({ err: error }, 'realtime handler failed');
+  return { ok: false, error: { code: 'INTERNAL_ERROR', message: 'internal error' } };
+}
+
+/** Binary payloads arrive as Buffer from Node clients and ArrayBuffer from browsers. */
+function asBytes(value: unknown): Uint8Array | undefined {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  return undefined;
+}
+
+function syncFrame(type: number, payload: Uint8Array): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, type);
+  encoding.writeVarUint8Array(encoder, payload);
+  return encoding.toUint8Array(encoder);
+}
+
+export function attachSessionGateway(namespace: Namespace, sessions: SessionService, log: Logger): () => void {
+  // Committed changes reach the session's room; the author's own connection already has its update.
+  const unsubscribe = sessions.onBroadcast((broadcast: SessionBroadcast) => {
+    const room = namespace.to(roomOf(broadcast.sessionId));
+    if (broadcast.kind === 'session') {
+      room.emit('session', broadcast.sessionId, broadcast.view);
+      return;
+    }
+    for (const { id, update, origin } of broadcast.updates) {
+      (origin !== undefined ? room.except(origin) : room).emit('sync', broadcast.sessionId, syncFrame(messageYjsUpdate, update), id);
+    }
+  });
+
+  namespace.on('connection', (socket: Socket) => {
+    const principal = (socket.data as SocketData).principal;
+    const caller: Caller = { principal, ip: socket.handshake.address };
+    const joined = new Set<string>();
+
+    /** Runs a handler with a validated session id the socket has joined; errors go to the ack. */
+    const handle = (event: string, run: (sessionId: string, payload: unknown[], ack: Ack) => Promise<void>) => {
+      socket.on(event, async (sessionId: unknown, ...rest: unknown[]) => {
+        const ack: Ack = typeof rest.at(-1) === 'function' ? (rest.pop() as Ack) : () => {};
+        try {
+          if (typeof sessionId !== 'string' || !SESSION_ID.test(sessionId)) {
+            throw new AppError('VALIDATION_FAILED', 'the first argument must be a session id');
+          }
+          if (event !== 'join' && !joined.has(sessionId)) throw new AppError('ONBOARDING_SESSION_NOT_FOUND', 'join the session first');
+          await run(sessionId, rest, ack);
+        } catch (error) {
+          const reply = errorReply(error, log);
+          ack(reply);
+          if (event === 'sync') socket.emit('refused', sessionId, reply.error);
+        }
+      });
+    };
+
+    handle('join', async (sessionId, _payload, ack) => {
+      if (!WATCHERS.includes(principal.role)) throw new AppError('FORBIDDEN', `role ${principal.role} may not watch onboarding sessions`);
+      const view = await sessions.get(principal.tenantId, sessionId); // 404 for another tenant's session
+      joined.add(sessionId);
+      await socket.join(roomOf(sessionId));
+      ack({ ok: true, sessionId, readOnly: !EDITORS.includes(principal.role), view });
+    });
+
+    handle('leave', async (sessionId, _payload, ack) => {
+      joined.delete(sessionId);
+      await socket.leave(roomOf(sessionId));
+      ack({ ok: true });
+    });
+
+    // A y-protocols sync message. Step 1 (the client's state vector) is answered, in the ack, with
+    // step 2 (what the client lacks) and the server's own step 1 (so the client can send what the
+    // server lacks). Step 2 and update messages carry an edit: acked once committed.
+    handle('sync', async (sessionId, [frame], ack) => {
+      const bytes = asBytes(frame);
+      if (bytes === undefined) throw new AppError('VALIDATION_FAILED', 'a sync frame must be binary');
+      let type: number;
+      let payload: Uint8Array;
+      try {
+        const decoder = decoding.createDecoder(bytes);
+        type = decoding.readVarUint(decoder);
+        payload = decoding.readVarUint8Array(decoder);
+      } catch {
+        throw new AppError('VALIDATION_FAILED', 'malformed sync frame');
+      }
+      if (type === messageYjsSyncStep1) {
+        const { missing, stateVector } = await sessions.syncState(principal.tenantId, sessionId, payload);
+        ack({ ok: true, frames: [syncFrame(messageYjsSyncStep2, missing), syncFrame(messageYjsSyncStep1, stateVector)] });
+        return;
+      }
+      if (type !== messageYjsSyncStep2 && type !== messageYjsUpdate) throw new AppError('VALIDATION_FAILED', `unknown sync message type ${type}`);
+      if (!EDITORS.includes(principal.role)) throw new AppError('FORBIDDEN', `role ${principal.role} has a read-only view`);
+      const updateId = await sessions.applyUpdate(caller, sessionId, payload, socket.id);
+      ack({ ok: true, updateId });
+    });
+
+    // Awareness (presence, cursors) is ephemeral: relayed to the room, never stored or acked.
+    handle('awareness', async (sessionId, [frame]) => {
+      const bytes = asBytes(frame);
+      if (bytes === undefined) throw new AppError('VALIDATION_FAILED', 'an awareness frame must be binary');
+      socket.to(roomOf(sessionId)).emit('awareness', sessionId, bytes);
+    });
+  });
+
+  return unsubscribe;
+}

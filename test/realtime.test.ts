@@ -1,0 +1,174 @@
+// Live collaboration over the /sessions namespace, on PostgreSQL and on the embedded SQLite.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { messageYjsUpdate } from 'y-protocols/sync';
+import * as Y from 'yjs';
+import { documentData } from '../actors/session/document.ts';
+import { createLogger } from '../server/logger.ts';
+import { startServer, type RunningServer } from '../server/server.ts';
+import { api, tokenFor } from './support/api.ts';
+import { testConfig } from './support/config.ts';
+import { createTestDatabase, uniqueName, type TestDatabase } from './support/isolation.ts';
+import { frame, LiveClient, type Reply } from './support/live-client.ts';
+
+const until = async (condition: () => boolean, what: string, ms = 5_000) => {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+describe.each(['sqlite', 'postgresql'] as const)('live editing on %s', (dialect) => {
+  let server: RunningServer;
+  let database: TestDatabase | undefined;
+  const clients: LiveClient[] = [];
+
+  beforeAll(async () => {
+    if (dialect === 'postgresql') database = await createTestDatabase();
+    server = await startServer(testConfig(database ? { DATABASE_URL: database.url } : {}), createLogger({ level: 'silent', nodeId: 't' }));
+  });
+  afterAll(async () => {
+    clients.forEach((client) => client.close());
+    await server.stop();
+    await database?.drop();
+  });
+
+  async function session() {
+    const tenant = uniqueName('tenant');
+    const admin = api(server.url, await tokenFor(tenant, 'admin'));
+    const { body } = await admin.post<{ session: { id: string } }>('/onboarding/sessions');
+    return { tenant, admin, id: body.session.id };
+  }
+
+  async function client(tenant: string, role: 'owner' | 'admin' | 'agent' | 'viewer' | 'ops', sessionId: string, user = `${role}-${clients.length}`) {
+    const live = new LiveClient(server.url, await tokenFor(tenant, role, user));
+    clients.push(live);
+    await live.connect();
+    const joined = await live.join(sessionId);
+    return { live, joined };
+  }
+
+  const logRows = async (id: string) =>
+    Number((await server.db.em().getConnection().execute<{ n: number | string }[]>('select count(*) as n from session_update where session_id = ?', [id]))[0]!.n);
+
+  it('lets several editors type and set fields at once; all converge on the committed state', async () => {
+    const { tenant, admin, id } = await session();
+    const editors = await Promise.all([0, 1, 2].map(async (i) => (await client(tenant, 'admin', id, `editor-${i}`)).live));
+    // The first editor creates the long-text field; once everyone has it, all type into it at once
+    // and each sets a field of its own.
+    editors[0]!.doc.getMap<unknown>('knowledge_base').set('introduction', new Y.Text('Intro: '));
+    await editors[0]!.settled();
+    await until(() => editors.every((e) => e.doc.getMap('knowledge_base').get('introduction') instanceof Y.Text), 'the text to reach everyone');
+    editors.forEach((editor, i) => editor.doc.getMap<unknown>('data_import').set('fieldMapping', { [`c${i}`]: `f${i}` }));
+    editors[0]!.doc.getMap<unknown>('organization_setup').set('name', 'Acme');
+    for (let round = 0; round < 5; round += 1) {
+      editors.forEach((editor, i) => {
+        const intro = editor.doc.getMap<unknown>('knowledge_base').get('introduction') as Y.Text;
+        intro.insert(intro.length, `[${i}:${round}]`);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await Promise.all(editors.map((editor) => editor.settled()));
+    expect(editors.flatMap((e) => e.acks).every((ack) => ack.ok && typeof ack.updateId === 'number')).toBe(true);
+
+    const server_ = new Y.Doc();
+    Y.applyUpdate(server_, await server.sessions.encodeState(tenant, id));
+    await until(() => editors.every((e) => JSON.stringify(documentData(e.doc)) === JSON.stringify(documentData(server_))), 'convergence');
+    expect(documentData(server_).organization_setup).toEqual({ name: 'Acme' });
+    const intro = (server_.getMap('knowledge_base').get('introduction') as Y.Text).toString();
+    for (let i = 0; i < 3; i += 1) for (let round = 0; round < 5; round += 1) expect(intro).toContain(`[${i}:${round}]`);
+    // REST reads the same document.
+    const rest = await admin.get<{ data: { knowledge_base: { introduction: string } } }>(`/onboarding/sessions/${id}`);
+    expect(rest.body.data.knowledge_base.introduction).toBe(intro);
+  });
+
+  it('acknowledges an update only once it is in the update log', async () => {
+    const { tenant, id } = await session();
+    const { live } = await client(tenant, 'owner', id);
+    const before = await logRows(id);
+    live.doc.getMap<unknown>('welcome').set('teamSize', 7);
+    await live.settled();
+    const [ack] = live.acks;
+    expect(ack).toMatchObject({ ok: true });
+    expect(await logRows(id)).toBe(before + 1);
+    const last = await server.db.em().getConnection().execute<{ id: number | string }[]>('select max(id) as id from session_update where session_id = ?', [id]);
+    expect(Number(last[0]!.id)).toBe(ack!.updateId);
+  });
+
+  it('sends REST edits and other editors’ committed edits to watchers, and refuses their writes', async () => {
+    const { tenant, admin, id } = await session();
+    const { live: agent, joined } = await client(tenant, 'agent', id);
+    expect(joined).toMatchObject({ ok: true, readOnly: true });
+    const { live: editor } = await client(tenant, 'admin', id);
+
+    editor.doc.getMap<unknown>('welcome').set('teamSize', 9);
+    await admin.patch(`/onboarding/sessions/${id}/steps/organization_setup`, { name: 'Via REST' });
+    await until(() => agent.doc.getMap('welcome').get('teamSize') === 9 && agent.doc.getMap('organization_setup').get('name') === 'Via REST', 'the watcher to see both edits');
+
+    const before = await logRows(id);
+    agent.doc.getMap<unknown>('welcome').set('teamSize', 1);
+    await agent.settled();
+    expect(agent.acks.at(-1)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(agent.refusals.at(-1)).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await logRows(id)).toBe(before);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(editor.doc.getMap('welcome').get('teamSize')).toBe(9);
+  });
+
+  it('does not grow the log when an update is sent twice', async () => {
+    const { tenant, id } = await session();
+    const { live } = await client(tenant, 'admin', id);
+    const update = (() => {
+      const scratch = new Y.Doc();
+      scratch.getMap<unknown>('welcome').set('teamSize', 5);
+      return Y.encodeStateAsUpdate(scratch);
+    })();
+    const first = (await live.socket.emitWithAck('sync', id, frame(messageYjsUpdate, update))) as Reply;
+    const rows = await logRows(id);
+    const second = (await live.socket.emitWithAck('sync', id, frame(messageYjsUpdate, update))) as Reply;
+    expect(first.ok && second.ok).toBe(true);
+    expect(second.updateId).toBe(first.updateId);
+    expect(await logRows(id)).toBe(rows);
+  });
+
+  it('refuses invalid step data, foreign types and garbage, leaving the document and other editors untouched', async () => {
+    const { tenant, id } = await session();
+    const { live: bystander } = await client(tenant, 'admin', id);
+    const { live: hostile } = await client(tenant, 'admin', id);
+    bystander.doc.getMap<unknown>('welcome').set('teamSize', 3);
+    await bystander.settled();
+    const state = await server.sessions.encodeState(tenant, id);
+
+    const send = async (update: Uint8Array) => (await hostile.socket.emitWithAck('sync', id, frame(messageYjsUpdate, update))) as Reply;
+    const crafted = (edit: (doc: Y.Doc) => void) => {
+      const doc = new Y.Doc();
+      edit(doc);
+      return Y.encodeStateAsUpdate(doc);
+    };
+    expect((await send(crafted((d) => d.getMap('organization_setup').set('branding', 'not an object')))).error?.code).toBe('CONFIGURATION_VALIDATION_FAILED');
+    expect((await send(crafted((d) => d.getMap('channel_configuration').set('email', { password: 'hunter2hunter2' })))).error?.code).toBe(
+      'CONFIGURATION_VALIDATION_FAILED',
+    );
+    expect((await send(crafted((d) => d.getMap('evil').set('x', 1)))).error?.code).toBe('CONFIGURATION_VALIDATION_FAILED');
+    expect((await send(Uint8Array.of(1, 2, 3, 250, 251, 252))).error?.code).toBe('VALIDATION_FAILED');
+    expect(((await hostile.socket.emitWithAck('sync', id, Uint8Array.of(255, 255, 255))) as Reply).error?.code).toBe('VALIDATION_FAILED');
+    expect(((await hostile.socket.emitWithAck('sync', id, 'not binary')) as Reply).error?.code).toBe('VALIDATION_FAILED');
+
+    expect(Buffer.from(await server.sessions.encodeState(tenant, id)).equals(Buffer.from(state))).toBe(true);
+    bystander.doc.getMap<unknown>('welcome').set('teamSize', 4);
+    await bystander.settled();
+    expect(bystander.acks.at(-1)).toMatchObject({ ok: true });
+  });
+
+  it('refuses another tenant, the ops role and an expired token', async () => {
+    const { id } = await session();
+    const outsider = await client(uniqueName('other'), 'admin', id);
+    expect(outsider.joined).toMatchObject({ ok: false, error: { code: 'ONBOARDING_SESSION_NOT_FOUND' } });
+    const { tenant } = await session();
+    const ops = await client(tenant, 'ops', id);
+    expect(ops.joined).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    const expired = new LiveClient(server.url, await tokenFor(tenant, 'admin', 'late', -60));
+    clients.push(expired);
+    await expect(expired.connect()).rejects.toMatchObject({ data: { code: 'AUTH_TOKEN_EXPIRED' } });
+  });
+});
