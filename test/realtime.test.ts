@@ -160,6 +160,24 @@ describe.each(['sqlite', 'postgresql'] as const)('live editing on %s', (dialect)
     expect(bystander.acks.at(-1)).toMatchObject({ ok: true });
   });
 
+  it('refuses an update that depends on one the server lacks, and takes both in order', async () => {
+    const { tenant, id } = await session();
+    const { live } = await client(tenant, 'admin', id);
+    const scratch = new Y.Doc();
+    const updates: Uint8Array[] = [];
+    scratch.on('update', (update: Uint8Array) => updates.push(update));
+    scratch.getMap<unknown>('welcome').set('teamSize', 1);
+    scratch.getMap<unknown>('welcome').set('goals', ['faster_responses']);
+    const send = async (update: Uint8Array) => (await live.socket.emitWithAck('sync', id, frame(messageYjsUpdate, update))) as Reply;
+    expect((await send(updates[1]!)).error?.code).toBe('VALIDATION_FAILED');
+    expect(await logRows(id)).toBe(0);
+    expect((await send(updates[0]!)).ok).toBe(true);
+    expect((await send(updates[1]!)).ok).toBe(true);
+    const state = new Y.Doc();
+    Y.applyUpdate(state, await server.sessions.encodeState(tenant, id));
+    expect(state.getMap('welcome').toJSON()).toEqual({ teamSize: 1, goals: ['faster_responses'] });
+  });
+
   it('refuses another tenant, the ops role and an expired token', async () => {
     const { id } = await session();
     const outsider = await client(uniqueName('other'), 'admin', id);

@@ -290,8 +290,8 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
     }
     const captured = this.#captured;
     this.#captured = [];
-    if (captured.length === 0) return { committed: this.#log.sync().then(() => this.#lastUpdateId) };
     const refusal = this.#refusalOf(touched, captured);
+    if (refusal === undefined && captured.length === 0) return { committed: this.#log.sync().then(() => this.#lastUpdateId) };
     if (refusal) {
       await this.#log.sync(); // earlier edits are durable; only this one goes with the reload
       throw new RefusedAfterApply(refusal);
@@ -303,6 +303,11 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
 
   /** Why an applied live update must be refused, if it must. */
   #refusalOf(touched: Map<StepId | string, Set<string>>, captured: Uint8Array[]): AppError | undefined {
+    // Structs that wait for updates the server never saw would be acknowledged without being
+    // stored (and would hold memory): the client must sync first.
+    if (this.#doc.store.pendingStructs !== null || this.#doc.store.pendingDs !== null) {
+      return new AppError('VALIDATION_FAILED', 'the update depends on updates the server does not have: sync (step 1) first');
+    }
     const foreign = [...this.#doc.share.keys()].filter((name) => !(STEP_IDS as readonly string[]).includes(name));
     if (foreign.length > 0) {
       return new AppError('CONFIGURATION_VALIDATION_FAILED', 'the document holds only the step maps', {
