@@ -93,6 +93,7 @@ export const configSchema = z
     SESSION_SNAPSHOT_EVERY_UPDATES: integer(500, 1, 1_000_000),
     SESSION_SNAPSHOT_EVERY_BYTES: integer(1_048_576, 1_024, 256 * 1_048_576),
     STEP_DURATION_MIN_SAMPLES: integer(5, 1, 10_000),
+    UPDATE_DECODE_TIMEOUT_MS: integer(1_000, 10, 60_000),
   })
   .superRefine((env, ctx) => {
     if (env.JWT_SECRET !== undefined && env.JWT_JWKS_URL !== undefined) {

@@ -22,6 +22,7 @@ import { AppError } from '../../shared/errors.ts';
 import { initialMachineState } from '../../shared/step-machine.ts';
 import type { StepId } from '../../shared/steps.ts';
 import type { Logger } from '../logger.ts';
+import { UpdateGuard } from './update-guard.ts';
 import type { Metrics } from '../metrics.ts';
 
 export type SessionServiceOptions = {
@@ -35,6 +36,8 @@ export type SessionServiceOptions = {
   snapshotEveryBytes: number;
   /** Measured step durations are used once a step has this many samples. */
   minDurationSamples: number;
+  /** Untrusted live updates must decode within this time (in a worker) to be applied. */
+  updateDecodeTimeoutMs: number;
 };
 
 export type StepWriteResult = { stepId: StepId; data: Record<string, unknown>; updateId: number };
@@ -48,10 +51,12 @@ export class SessionService {
   #durations: { at: number; value: Promise<Partial<Record<StepId, number>>> } | undefined;
   readonly #minDurationSamples: number;
   readonly #listeners = new Set<(broadcast: SessionBroadcast) => void>();
+  readonly #guard: UpdateGuard;
 
   constructor(options: SessionServiceOptions) {
     this.#store = options.store;
     this.#minDurationSamples = options.minDurationSamples;
+    this.#guard = new UpdateGuard({ timeoutMs: options.updateDecodeTimeoutMs, maxHeapMb: 64 });
     const deps = {
       store: options.store,
       placement: options.placement,
@@ -137,6 +142,7 @@ export class SessionService {
    * resolves at once with the current position, without growing the log).
    */
   async applyUpdate(caller: Caller, sessionId: string, update: Uint8Array, origin: string): Promise<number> {
+    await this.#guard.check(update);
     const write = (await this.#ask(caller.principal.tenantId, sessionId, { type: 'applyUpdate', update, caller, origin })) as UpdateWrite;
     return this.#committed(write);
   }
@@ -156,8 +162,9 @@ export class SessionService {
   }
 
   /** Flushes and unloads every session (graceful shutdown). */
-  stop(): Promise<void> {
-    return this.#host.stop();
+  async stop(): Promise<void> {
+    await this.#guard.close();
+    await this.#host.stop();
   }
 
   async #ask(tenantId: string, sessionId: string, message: SessionMessage): Promise<SessionReply> {

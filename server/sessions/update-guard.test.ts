@@ -1,0 +1,46 @@
+import { afterAll, describe, expect, it } from '@jest/globals';
+import * as Y from 'yjs';
+import { AppError } from '../../shared/errors.ts';
+import { UpdateGuard } from './update-guard.ts';
+
+const guard = new UpdateGuard({ timeoutMs: 30, maxHeapMb: 64 });
+afterAll(() => guard.close());
+
+const small = () => {
+  const doc = new Y.Doc();
+  doc.getMap('welcome').set('teamSize', 4);
+  return Y.encodeStateAsUpdate(doc);
+};
+
+/** A well-formed but heavy update (100,000 map entries: ~200 ms to apply here), over a 30 ms budget. */
+const heavy = () => {
+  const doc = new Y.Doc();
+  const map = doc.getMap('m');
+  doc.transact(() => {
+    for (let i = 0; i < 100_000; i += 1) map.set(`k${i}`, i);
+  });
+  return Y.encodeStateAsUpdate(doc);
+};
+
+const codeOf = (promise: Promise<void>) =>
+  promise.then(
+    () => 'accepted',
+    (error: unknown) => (error instanceof AppError ? `${error.code}: ${error.message}` : String(error)),
+  );
+
+describe('the update guard', () => {
+  it('accepts a well-formed update and refuses garbage', async () => {
+    expect(await codeOf(guard.check(small()))).toBe('accepted');
+    expect(await codeOf(guard.check(Uint8Array.of(1, 2, 3, 250)))).toMatch(/^VALIDATION_FAILED: malformed Yjs update/);
+  });
+
+  it('refuses an update that takes longer than its budget, and keeps serving after replacing the worker', async () => {
+    expect(await codeOf(guard.check(heavy()))).toMatch(/^VALIDATION_FAILED: the update took more than 30 ms/);
+    expect(await codeOf(guard.check(small()))).toBe('accepted');
+  });
+
+  it('checks queued updates one after the other', async () => {
+    const results = await Promise.all([small(), Uint8Array.of(9), small()].map((u) => codeOf(guard.check(u))));
+    expect(results.map((r) => r.split(':')[0])).toEqual(['accepted', 'VALIDATION_FAILED', 'accepted']);
+  });
+});
