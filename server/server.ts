@@ -72,6 +72,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     snapshotEveryUpdates: config.SESSION_SNAPSHOT_EVERY_UPDATES,
     snapshotEveryBytes: config.SESSION_SNAPSHOT_EVERY_BYTES,
     minDurationSamples: config.STEP_DURATION_MIN_SAMPLES,
+    updateDecodeTimeoutMs: config.UPDATE_DECODE_TIMEOUT_MS,
   });
   const abandonment = startAbandonmentSweeper({ store, sessions, abandonAfterMs: config.SESSION_ABANDON_AFTER_MS, log });
   const routes = [...identityRoutes(), ...onboardingRoutes(sessions, db)];
