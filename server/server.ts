@@ -95,7 +95,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // Idle keep-alive connections must not hold shutdown hostage past the drain deadline.
   httpServer.keepAliveTimeout = 5_000;
   const io = createSocketServer(httpServer, { verify, maxMessageBytes: config.SOCKET_MAX_MESSAGE_BYTES, log, metrics });
-  const detachGateway = attachSessionGateway(io.of('/sessions'), sessions, log);
+  const detachGateway = attachSessionGateway(io.of('/sessions'), { sessions, log, updatesPerSecond: config.SOCKET_UPDATES_PER_SECOND });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

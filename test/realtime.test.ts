@@ -131,7 +131,7 @@ describe.each(['sqlite', 'postgresql'] as const)('live editing on %s', (dialect)
     expect(await logRows(id)).toBe(rows);
   });
 
-  it('refuses invalid step data, foreign types and garbage, leaving the document and other editors untouched', async () => {
+  it('refuses invalid step data and foreign types, leaving the document and other editors untouched', async () => {
     const { tenant, id } = await session();
     const { live: bystander } = await client(tenant, 'admin', id);
     const { live: hostile } = await client(tenant, 'admin', id);
@@ -150,14 +150,45 @@ describe.each(['sqlite', 'postgresql'] as const)('live editing on %s', (dialect)
       'CONFIGURATION_VALIDATION_FAILED',
     );
     expect((await send(crafted((d) => d.getMap('evil').set('x', 1)))).error?.code).toBe('CONFIGURATION_VALIDATION_FAILED');
-    expect((await send(Uint8Array.of(1, 2, 3, 250, 251, 252))).error?.code).toBe('VALIDATION_FAILED');
-    expect(((await hostile.socket.emitWithAck('sync', id, Uint8Array.of(255, 255, 255))) as Reply).error?.code).toBe('VALIDATION_FAILED');
-    expect(((await hostile.socket.emitWithAck('sync', id, 'not binary')) as Reply).error?.code).toBe('VALIDATION_FAILED');
+    expect(hostile.socket.connected).toBe(true); // invalid content is refused, the connection stays
 
     expect(Buffer.from(await server.sessions.encodeState(tenant, id)).equals(Buffer.from(state))).toBe(true);
     bystander.doc.getMap<unknown>('welcome').set('teamSize', 4);
     await bystander.settled();
     expect(bystander.acks.at(-1)).toMatchObject({ ok: true });
+  });
+
+  it.each([
+    ['an undecodable Yjs update', frame(messageYjsUpdate, Uint8Array.of(1, 2, 3, 250, 251, 252))],
+    ['a frame that is not a sync message', Uint8Array.of(255, 255, 255)],
+    ['a text frame', 'not binary'],
+  ])('answers %s with an error and closes that connection only', async (_name, bad) => {
+    const { tenant, id } = await session();
+    const { live: bystander } = await client(tenant, 'admin', id);
+    const { live: hostile } = await client(tenant, 'admin', id);
+    const closed = new Promise<string>((resolve) => hostile.socket.on('disconnect', resolve));
+    const reply = (await hostile.socket.emitWithAck('sync', id, bad)) as Reply;
+    expect(reply.error?.code).toBe('VALIDATION_FAILED');
+    expect(await closed).toBe('io server disconnect');
+    bystander.doc.getMap<unknown>('welcome').set('teamSize', 4);
+    await bystander.settled();
+    expect(bystander.acks.at(-1)).toMatchObject({ ok: true });
+  });
+
+  it('refuses edits beyond the per-connection rate, without closing the connection', async () => {
+    const { tenant, id } = await session();
+    const { live } = await client(tenant, 'admin', id);
+    const replies = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => {
+        const doc = new Y.Doc();
+        doc.getMap<unknown>('data_import').set('fieldMapping', { [`c${i}`]: 'x' });
+        return live.socket.emitWithAck('sync', id, frame(messageYjsUpdate, Y.encodeStateAsUpdate(doc))) as Promise<Reply>;
+      }),
+    );
+    const limited = replies.filter((r) => r.error?.code === 'RATE_LIMITED').length;
+    expect(limited).toBeGreaterThan(0);
+    expect(replies.filter((r) => r.ok).length).toBeGreaterThan(0);
+    expect(live.socket.connected).toBe(true);
   });
 
   it('refuses an update that depends on one the server lacks, and takes both in order', async () => {

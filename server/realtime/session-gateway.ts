@@ -5,6 +5,7 @@
 // describes the wire format for third-party clients.
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Namespace, Socket } from 'socket.io';
 import { messageYjsSyncStep1, messageYjsSyncStep2, messageYjsUpdate } from 'y-protocols/sync';
 import type { Caller, SessionBroadcast } from '../../actors/session/session-actor.ts';
@@ -12,6 +13,7 @@ import type { Role } from '../../shared/auth.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { SessionService } from '../sessions/session-service.ts';
+import { MalformedUpdate } from '../sessions/update-guard.ts';
 import type { SocketData } from './socket-server.ts';
 
 const EDITORS: readonly Role[] = ['owner', 'admin'];
@@ -43,7 +45,24 @@ function syncFrame(type: number, payload: Uint8Array): Uint8Array {
   return encoding.toUint8Array(encoder);
 }
 
-export function attachSessionGateway(namespace: Namespace, sessions: SessionService, log: Logger): () => void {
+/** A frame the server cannot even read: the connection is closed after the refusal. */
+class MalformedFrame extends AppError {
+  constructor(message: string) {
+    super('VALIDATION_FAILED', message);
+  }
+}
+
+export type SessionGatewayOptions = {
+  sessions: SessionService;
+  log: Logger;
+  /** Edits one connection may send per second (a burst above is refused with RATE_LIMITED). */
+  updatesPerSecond: number;
+};
+
+export function attachSessionGateway(namespace: Namespace, options: SessionGatewayOptions): () => void {
+  const { sessions, log } = options;
+  // rate-limiter-flexible: a token bucket per connection, in memory (each connection lives on one node).
+  const editBudget = new RateLimiterMemory({ points: options.updatesPerSecond, duration: 1 });
   // Committed changes reach the session's room; the author's own connection already has its update.
   const unsubscribe = sessions.onBroadcast((broadcast: SessionBroadcast) => {
     const room = namespace.to(roomOf(broadcast.sessionId));
@@ -75,6 +94,7 @@ export function attachSessionGateway(namespace: Namespace, sessions: SessionServ
           const reply = errorReply(error, log);
           ack(reply);
           if (event === 'sync') socket.emit('refused', sessionId, reply.error);
+          if (error instanceof MalformedFrame) socket.disconnect(true);
         }
       });
     };
@@ -98,7 +118,7 @@ export function attachSessionGateway(namespace: Namespace, sessions: SessionServ
     // server lacks). Step 2 and update messages carry an edit: acked once committed.
     handle('sync', async (sessionId, [frame], ack) => {
       const bytes = asBytes(frame);
-      if (bytes === undefined) throw new AppError('VALIDATION_FAILED', 'a sync frame must be binary');
+      if (bytes === undefined) throw new MalformedFrame('a sync frame must be binary');
       let type: number;
       let payload: Uint8Array;
       try {
@@ -106,23 +126,32 @@ export function attachSessionGateway(namespace: Namespace, sessions: SessionServ
         type = decoding.readVarUint(decoder);
         payload = decoding.readVarUint8Array(decoder);
       } catch {
-        throw new AppError('VALIDATION_FAILED', 'malformed sync frame');
+        throw new MalformedFrame('malformed sync frame');
       }
       if (type === messageYjsSyncStep1) {
         const { missing, stateVector } = await sessions.syncState(principal.tenantId, sessionId, payload);
         ack({ ok: true, frames: [syncFrame(messageYjsSyncStep2, missing), syncFrame(messageYjsSyncStep1, stateVector)] });
         return;
       }
-      if (type !== messageYjsSyncStep2 && type !== messageYjsUpdate) throw new AppError('VALIDATION_FAILED', `unknown sync message type ${type}`);
+      if (type !== messageYjsSyncStep2 && type !== messageYjsUpdate) throw new MalformedFrame(`unknown sync message type ${type}`);
       if (!EDITORS.includes(principal.role)) throw new AppError('FORBIDDEN', `role ${principal.role} has a read-only view`);
-      const updateId = await sessions.applyUpdate(caller, sessionId, payload, socket.id);
+      try {
+        await editBudget.consume(socket.id);
+      } catch {
+        throw new AppError('RATE_LIMITED', `at most ${options.updatesPerSecond} edits per second per connection: batch them`);
+      }
+      const updateId = await sessions.applyUpdate(caller, sessionId, payload, socket.id).catch((error: unknown) => {
+        // An update that does not decode is a malformed frame; invalid content is only refused.
+        if (error instanceof MalformedUpdate) throw new MalformedFrame(error.message);
+        throw error;
+      });
       ack({ ok: true, updateId });
     });
 
     // Awareness (presence, cursors) is ephemeral: relayed to the room, never stored or acked.
     handle('awareness', async (sessionId, [frame]) => {
       const bytes = asBytes(frame);
-      if (bytes === undefined) throw new AppError('VALIDATION_FAILED', 'an awareness frame must be binary');
+      if (bytes === undefined) throw new MalformedFrame('an awareness frame must be binary');
       socket.to(roomOf(sessionId)).emit('awareness', sessionId, bytes);
     });
   });

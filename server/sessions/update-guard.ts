@@ -5,6 +5,13 @@
 import { Worker } from 'node:worker_threads';
 import { AppError } from '../../shared/errors.ts';
 
+/** The update itself is unreadable (or unreadable in time): not merely invalid content. */
+export class MalformedUpdate extends AppError {
+  constructor(message: string) {
+    super('VALIDATION_FAILED', message);
+  }
+}
+
 type Pending = { id: number; update: Uint8Array; resolve: () => void; reject: (error: AppError) => void };
 
 export type UpdateGuardOptions = { timeoutMs: number; maxHeapMb: number };
@@ -51,7 +58,7 @@ export class UpdateGuard {
       }
       if (this.#current?.id !== reply.id) return;
       if (reply.ok) this.#finish(undefined);
-      else this.#finish(new AppError('VALIDATION_FAILED', `malformed Yjs update: ${reply.message}`));
+      else this.#finish(new MalformedUpdate(`malformed Yjs update: ${reply.message}`));
     });
     // Out of memory or a crash: the update that was being checked is the culprit.
     worker.on('error', () => this.#replaceWorker('the update exhausted the decoder'));
@@ -85,7 +92,7 @@ export class UpdateGuard {
     const worker = this.#worker;
     this.#worker = undefined;
     void worker?.terminate();
-    this.#finish(new AppError('VALIDATION_FAILED', reason));
+    this.#finish(new MalformedUpdate(reason));
   }
 
   #finish(error: AppError | undefined): void {
