@@ -115,6 +115,26 @@ describe.each(['sqlite', 'postgresql'] as const)('live editing on %s', (dialect)
     expect(editor.doc.getMap('welcome').get('teamSize')).toBe(9);
   });
 
+  it('tells everyone in the session who is on which step, from verified identities', async () => {
+    const { tenant, id } = await session();
+    const { live: alice } = await client(tenant, 'admin', id, 'alice');
+    const { live: bob } = await client(tenant, 'agent', id, 'bob');
+    const summaries: unknown[] = [];
+    bob.socket.on('presence', (_sessionId: string, summary: unknown) => summaries.push(summary));
+    expect(await alice.socket.emitWithAck('presence', id, { stepId: 'organization_setup', field: 'branding', userId: 'mallory' })).toMatchObject({
+      ok: false,
+      error: { code: 'VALIDATION_FAILED' },
+    });
+    expect(await alice.socket.emitWithAck('presence', id, { stepId: 'organization_setup', field: 'branding' })).toEqual({ ok: true });
+    await until(() => summaries.length > 0, 'a presence summary');
+    expect(summaries.at(-1)).toEqual([
+      { userId: 'alice', role: 'admin', connections: 1, positions: [{ stepId: 'organization_setup', field: 'branding' }] },
+      { userId: 'bob', role: 'agent', connections: 1, positions: [] },
+    ]);
+    alice.socket.disconnect();
+    await until(() => JSON.stringify(summaries.at(-1)) === JSON.stringify([{ userId: 'bob', role: 'agent', connections: 1, positions: [] }]), 'alice to leave');
+  });
+
   it('does not grow the log when an update is sent twice', async () => {
     const { tenant, id } = await session();
     const { live } = await client(tenant, 'admin', id);

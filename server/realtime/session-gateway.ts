@@ -7,10 +7,12 @@ import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Namespace, Socket } from 'socket.io';
+import { z } from 'zod';
 import { messageYjsSyncStep1, messageYjsSyncStep2, messageYjsUpdate } from 'y-protocols/sync';
 import type { Caller, SessionBroadcast } from '../../actors/session/session-actor.ts';
 import type { Role } from '../../shared/auth.ts';
-import { AppError } from '../../shared/errors.ts';
+import { AppError, fieldIssues } from '../../shared/errors.ts';
+import { stepIdSchema } from '../../shared/steps.ts';
 import type { Logger } from '../logger.ts';
 import type { SessionService } from '../sessions/session-service.ts';
 import { MalformedUpdate } from '../sessions/update-guard.ts';
@@ -45,6 +47,22 @@ function syncFrame(type: number, payload: Uint8Array): Uint8Array {
   return encoding.toUint8Array(encoder);
 }
 
+const presencePositionSchema = z.strictObject({ stepId: stepIdSchema.optional(), field: z.string().max(128).optional() });
+
+type PresenceEntry = { userId: string; role: Role } & z.infer<typeof presencePositionSchema>;
+
+/** One line per user: their role, how many connections they have, and where each one is. */
+function summarize(entries: PresenceEntry[]) {
+  const users = new Map<string, { userId: string; role: Role; connections: number; positions: { stepId?: string; field?: string }[] }>();
+  for (const { userId, role, stepId, field } of entries) {
+    const user = users.get(userId) ?? { userId, role, connections: 0, positions: [] };
+    user.connections += 1;
+    if (stepId !== undefined) user.positions.push({ stepId, ...(field !== undefined ? { field } : {}) });
+    users.set(userId, user);
+  }
+  return [...users.values()].sort((a, b) => a.userId.localeCompare(b.userId));
+}
+
 /** A frame the server cannot even read: the connection is closed after the refusal. */
 class MalformedFrame extends AppError {
   constructor(message: string) {
@@ -74,6 +92,21 @@ export function attachSessionGateway(namespace: Namespace, options: SessionGatew
       (origin !== undefined ? room.except(origin) : room).emit('sync', broadcast.sessionId, syncFrame(messageYjsUpdate, update), id);
     }
   });
+
+  // Who is in each session and where: identity from the verified token, position from `presence`.
+  const presence = new Map<string, Map<string, PresenceEntry>>();
+  const publishPresence = (sessionId: string) => {
+    const entries = [...(presence.get(sessionId)?.values() ?? [])];
+    namespace.to(roomOf(sessionId)).emit('presence', sessionId, summarize(entries));
+  };
+  const setPresence = (sessionId: string, socketId: string, entry: PresenceEntry | undefined) => {
+    const inSession = presence.get(sessionId) ?? new Map<string, PresenceEntry>();
+    if (entry) inSession.set(socketId, entry);
+    else inSession.delete(socketId);
+    if (inSession.size > 0) presence.set(sessionId, inSession);
+    else presence.delete(sessionId);
+    publishPresence(sessionId);
+  };
 
   namespace.on('connection', (socket: Socket) => {
     const principal = (socket.data as SocketData).principal;
@@ -105,12 +138,26 @@ export function attachSessionGateway(namespace: Namespace, options: SessionGatew
       joined.add(sessionId);
       await socket.join(roomOf(sessionId));
       ack({ ok: true, sessionId, readOnly: !EDITORS.includes(principal.role), view });
+      setPresence(sessionId, socket.id, { userId: principal.userId, role: principal.role });
     });
 
     handle('leave', async (sessionId, _payload, ack) => {
       joined.delete(sessionId);
       await socket.leave(roomOf(sessionId));
       ack({ ok: true });
+      setPresence(sessionId, socket.id, undefined);
+    });
+
+    // Where this connection's user is: the step (and field) on screen. Ephemeral, never stored.
+    handle('presence', async (sessionId, [position], ack) => {
+      const parsed = presencePositionSchema.safeParse(position ?? {});
+      if (!parsed.success) throw new AppError('VALIDATION_FAILED', 'presence is { stepId?, field? }', { issues: fieldIssues(parsed.error.issues) });
+      setPresence(sessionId, socket.id, { userId: principal.userId, role: principal.role, ...parsed.data });
+      ack({ ok: true });
+    });
+
+    socket.on('disconnect', () => {
+      for (const sessionId of joined) setPresence(sessionId, socket.id, undefined);
     });
 
     // A y-protocols sync message. Step 1 (the client's state vector) is answered, in the ack, with
