@@ -21,6 +21,7 @@ import { createMetrics } from './metrics.ts';
 import type { DependencyCheck } from './readiness.ts';
 import { attachSessionGateway } from './realtime/session-gateway.ts';
 import { createSocketServer } from './realtime/socket-server.ts';
+import { attachYjsWebSocket } from './realtime/yjs-websocket.ts';
 
 const SERVER_VERSION = '0.1.0';
 
@@ -96,6 +97,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   httpServer.keepAliveTimeout = 5_000;
   const io = createSocketServer(httpServer, { verify, maxMessageBytes: config.SOCKET_MAX_MESSAGE_BYTES, log, metrics });
   const detachGateway = attachSessionGateway(io.of('/sessions'), { sessions, log, updatesPerSecond: config.SOCKET_UPDATES_PER_SECOND });
+  // The standard y-websocket endpoint (/yjs/<sessionId>) shares the HTTP server and the edit origins.
+  const yjsWebSocket = attachYjsWebSocket(httpServer, {
+    sessions,
+    verify,
+    log,
+    maxMessageBytes: config.SOCKET_MAX_MESSAGE_BYTES,
+    updatesPerSecond: config.SOCKET_UPDATES_PER_SECOND,
+  });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -114,9 +123,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       log.info('shutting down: draining');
       const drained = new Promise<void>((resolve) => httpServer.close(() => resolve()));
       httpServer.closeIdleConnections();
-      // Socket.IO clients are told to go (they reconnect to another node); io.close() also closes
-      // the HTTP server, which the line above already did.
-      io.disconnectSockets(true);
+      // Socket.IO clients of every namespace are told to go (they reconnect to another node), and
+      // engine.io connections in no namespace are closed: upgraded sockets would hold the drain.
+      for (const namespace of ['/', '/sessions']) io.of(namespace).disconnectSockets(true);
+      io.engine.close();
+      // y-websocket connections too (1001): upgraded sockets would otherwise hold httpServer.close().
+      const yjsClosed = yjsWebSocket.close();
       const deadline = setTimeout(() => {
         log.warn({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'drain deadline reached: closing remaining connections');
         httpServer.closeAllConnections();
@@ -126,6 +138,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       // Every acknowledged edit is already committed; this flushes snapshots and unloads actors.
       await abandonment.stop();
       detachGateway();
+      await yjsClosed;
       await sessions.stop().catch((error: unknown) => log.warn({ err: error }, 'some sessions did not passivate cleanly'));
       // disconnect(), not quit(): it also stops reconnect attempts to a Redis that is down.
       redis?.disconnect();

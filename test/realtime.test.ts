@@ -18,6 +18,22 @@ const until = async (condition: () => boolean, what: string, ms = 5_000) => {
   }
 };
 
+describe('shutdown with live editors connected', () => {
+  it('disconnects /sessions clients and stops', async () => {
+    const server = await startServer(testConfig(), createLogger({ level: 'silent', nodeId: 't' }));
+    const tenant = uniqueName('tenant');
+    const admin = api(server.url, await tokenFor(tenant, 'admin'));
+    const { body } = await admin.post<{ session: { id: string } }>('/onboarding/sessions');
+    const live = new LiveClient(server.url, await tokenFor(tenant, 'admin'));
+    await live.connect();
+    await live.join(body.session.id);
+    const gone = new Promise<string>((resolve) => live.socket.on('disconnect', resolve));
+    await server.stop();
+    expect(await gone).toBe('io server disconnect');
+    live.close();
+  });
+});
+
 describe.each(['sqlite', 'postgresql'] as const)('live editing on %s', (dialect) => {
   let server: RunningServer;
   let database: TestDatabase | undefined;

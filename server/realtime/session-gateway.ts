@@ -33,10 +33,14 @@ function errorReply(error: unknown, log: Logger): ErrorReply {
   return { ok: false, error: { code: 'INTERNAL_ERROR', message: 'internal error' } };
 }
 
-/** Binary payloads arrive as Buffer from Node clients and ArrayBuffer from browsers. */
+/**
+ * Binary payloads arrive as Buffer from Node clients and ArrayBuffer from browsers. A Buffer may be
+ * a view into a larger pooled ArrayBuffer, and lib0's decoders trust declared lengths: copy, so a
+ * lying length ends at this frame instead of reading someone else's bytes.
+ */
 function asBytes(value: unknown): Uint8Array | undefined {
-  if (value instanceof Uint8Array) return value;
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0));
   return undefined;
 }
 
