@@ -1,5 +1,7 @@
 // The client SDK against a real server: concurrent editors, offline edits, reconnect and resend.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { WebSocket } from 'ws';
+import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { documentData } from '../actors/session/document.ts';
 import { OnboardingApiError, OnboardingClient, SessionProvider } from '../client/sdk/index.ts';
@@ -24,6 +26,7 @@ describe.each(['sqlite', 'postgresql'] as const)('the client SDK on %s', (dialec
   let config: ReturnType<typeof testConfig>;
   let server: RunningServer;
   const providers: SessionProvider[] = [];
+  const yProviders: WebsocketProvider[] = [];
 
   beforeAll(async () => {
     if (dialect === 'postgresql') database = await createTestDatabase();
@@ -32,6 +35,7 @@ describe.each(['sqlite', 'postgresql'] as const)('the client SDK on %s', (dialec
   });
   afterAll(async () => {
     providers.forEach((p) => p.destroy());
+    yProviders.forEach((p) => p.destroy());
     await server.stop();
     await database?.drop();
   });
@@ -52,6 +56,19 @@ describe.each(['sqlite', 'postgresql'] as const)('the client SDK on %s', (dialec
     return live;
   }
 
+  /** An unmodified y-websocket WebsocketProvider on the standard endpoint. */
+  async function yWebsocketEditor(tenant: string, sessionId: string) {
+    const doc = new Y.Doc();
+    const provider = new WebsocketProvider(`${server.url.replace('http', 'ws')}/yjs`, sessionId, doc, {
+      WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+      params: { token: await tokenFor(tenant, 'admin', 'y-websocket-user') },
+      disableBc: true,
+    });
+    yProviders.push(provider);
+    await new Promise<void>((resolve) => provider.once('sync', (synced: boolean) => synced && resolve()));
+    return { doc, provider };
+  }
+
   const logRows = async (id: string) =>
     Number((await server.db.em().getConnection().execute<{ n: number | string }[]>('select count(*) as n from session_update where session_id = ?', [id]))[0]!.n);
 
@@ -63,9 +80,11 @@ describe.each(['sqlite', 'postgresql'] as const)('the client SDK on %s', (dialec
     expect((error as OnboardingApiError).details?.issues?.map((i) => i.path)).toContain('branding.primaryColor');
   });
 
-  it('lets five SDK editors and a REST writer edit at once; all converge on the state the database reloads', async () => {
+  it('lets five SDK editors, an unmodified y-websocket client and a REST writer edit at once; all converge on the state the database reloads', async () => {
     const { tenant, api, id } = await tenantSession();
-    const editors = await Promise.all([0, 1, 2, 3, 4].map((i) => provider(tenant, id, `editor-${i}`)));
+    const sdkEditors = await Promise.all([0, 1, 2, 3, 4].map((i) => provider(tenant, id, `editor-${i}`)));
+    const yws = await yWebsocketEditor(tenant, id);
+    const editors: { doc: Y.Doc }[] = [...sdkEditors, yws];
     editors[0]!.doc.getMap<unknown>('knowledge_base').set('introduction', new Y.Text('Hello: '));
     await until(() => editors.every((e) => e.doc.getMap('knowledge_base').get('introduction') instanceof Y.Text), 'the text to reach everyone');
     for (let round = 0; round < 4; round += 1) {
@@ -75,16 +94,26 @@ describe.each(['sqlite', 'postgresql'] as const)('the client SDK on %s', (dialec
       });
       await api.updateStep(id, 'organization_setup', { name: `Acme round ${round}` });
     }
-    await until(() => editors.every((e) => e.saved), 'every edit to be saved');
-    const committed = new Y.Doc();
-    Y.applyUpdate(committed, await server.sessions.encodeState(tenant, id));
+    await until(() => sdkEditors.every((e) => e.saved), 'every SDK edit to be saved');
+    // y-websocket has no acknowledgements: wait until the committed state holds its edits too.
+    const markers = Array.from({ length: 24 }, (_, k) => `<${k % 6}.${Math.floor(k / 6)}>`);
+    let committed = new Y.Doc();
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      committed = new Y.Doc();
+      Y.applyUpdate(committed, await server.sessions.encodeState(tenant, id));
+      const text = String(committed.getMap('knowledge_base').get('introduction') ?? '');
+      if (markers.every((m) => text.includes(m)) || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     await until(() => editors.every((e) => json(e.doc) === json(committed)), 'convergence');
     const intro = (committed.getMap('knowledge_base').get('introduction') as Y.Text).toString();
-    for (let i = 0; i < 5; i += 1) for (let round = 0; round < 4; round += 1) expect(intro.split(`<${i}.${round}>`)).toHaveLength(2);
+    for (let i = 0; i < 6; i += 1) for (let round = 0; round < 4; round += 1) expect(intro.split(`<${i}.${round}>`)).toHaveLength(2);
     expect(documentData(committed).organization_setup).toEqual({ name: 'Acme round 3' });
 
     // A restarted server reloads exactly this state from the database.
     providers.forEach((p) => p.disconnect());
+    yws.provider.destroy();
     await server.stop();
     server = await startServer({ ...config, PORT: 0 }, createLogger({ level: 'silent', nodeId: 't2' }));
     const reloaded = new Y.Doc();
