@@ -34,6 +34,62 @@ describe('shutdown with live editors connected', () => {
   });
 });
 
+describe('hostile live input against tight limits', () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer(
+      testConfig({ SOCKET_MAX_MESSAGE_BYTES: String(4 * 1_048_576), UPDATE_DECODE_TIMEOUT_MS: '50' }),
+      createLogger({ level: 'silent', nodeId: 't' }),
+    );
+  });
+  afterAll(() => server.stop());
+
+  async function twoEditors() {
+    const tenant = uniqueName('tenant');
+    const admin = api(server.url, await tokenFor(tenant, 'admin'));
+    const id = (await admin.post<{ session: { id: string } }>('/onboarding/sessions')).body.session.id;
+    const editors = await Promise.all(
+      ['bystander', 'hostile'].map(async (user) => {
+        const live = new LiveClient(server.url, await tokenFor(tenant, 'admin', user));
+        await live.connect();
+        await live.join(id);
+        return live;
+      }),
+    );
+    return { id, bystander: editors[0]!, hostile: editors[1]! };
+  }
+
+  it('refuses a pathological update that overruns the decoding budget, closes its connection, and keeps others editing', async () => {
+    const { id, bystander, hostile } = await twoEditors();
+    // Well-formed but costly: 100,000 entries (~200 ms to decode and apply here) against a 50 ms budget.
+    const doc = new Y.Doc();
+    doc.transact(() => {
+      for (let i = 0; i < 100_000; i += 1) doc.getMap<unknown>('data_import').set(`k${i}`, i);
+    });
+    const closed = new Promise<string>((resolve) => hostile.socket.on('disconnect', resolve));
+    const reply = (await hostile.socket.emitWithAck('sync', id, frame(messageYjsUpdate, Y.encodeStateAsUpdate(doc)))) as Reply;
+    expect(reply.error).toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringMatching(/took more than 50 ms/) });
+    expect(await closed).toBe('io server disconnect');
+    bystander.doc.getMap<unknown>('welcome').set('teamSize', 2);
+    await bystander.settled();
+    expect(bystander.acks.at(-1)).toMatchObject({ ok: true });
+    bystander.close();
+    hostile.close();
+  });
+
+  it('closes a connection that sends an oversized frame, and keeps others editing', async () => {
+    const { id, bystander, hostile } = await twoEditors();
+    const closed = new Promise<string>((resolve) => hostile.socket.on('disconnect', resolve));
+    hostile.socket.emit('sync', id, new Uint8Array(5 * 1_048_576));
+    expect(await closed).toBe('transport close');
+    bystander.doc.getMap<unknown>('welcome').set('teamSize', 3);
+    await bystander.settled();
+    expect(bystander.acks.at(-1)).toMatchObject({ ok: true });
+    bystander.close();
+    hostile.close();
+  });
+});
+
 describe.each(['sqlite', 'postgresql'] as const)('live editing on %s', (dialect) => {
   let server: RunningServer;
   let database: TestDatabase | undefined;
