@@ -7,7 +7,8 @@ import { UpdateGuard } from './update-guard.ts';
 // ~200 ms here), so the outcome does not depend on how busy the machine is.
 const guard = new UpdateGuard({ timeoutMs: 5_000, maxHeapMb: 64 });
 const tightGuard = new UpdateGuard({ timeoutMs: 5, maxHeapMb: 64 });
-afterAll(() => Promise.all([guard.close(), tightGuard.close()]));
+const batchGuard = new UpdateGuard({ timeoutMs: 50, maxHeapMb: 64 });
+afterAll(() => Promise.all([guard.close(), tightGuard.close(), batchGuard.close()]));
 
 const small = () => {
   const doc = new Y.Doc();
@@ -15,12 +16,12 @@ const small = () => {
   return Y.encodeStateAsUpdate(doc);
 };
 
-/** A well-formed but heavy update (100,000 map entries: ~200 ms to apply here). */
-const heavy = () => {
+/** A well-formed but heavy update (entries × ~2 µs to decode and apply here: 200,000 ≈ 400 ms). */
+const heavy = (entries = 100_000) => {
   const doc = new Y.Doc();
   const map = doc.getMap('m');
   doc.transact(() => {
-    for (let i = 0; i < 100_000; i += 1) map.set(`k${i}`, i);
+    for (let i = 0; i < entries; i += 1) map.set(`k${i}`, i);
   });
   return Y.encodeStateAsUpdate(doc);
 };
@@ -43,6 +44,14 @@ describe('the update guard', () => {
     // The overrun worker was terminated; a fresh one answers the next check.
     expect(await codeOf(tightGuard.check(update))).toMatch(/^VALIDATION_FAILED: the update took more than 5 ms/);
     expect(await codeOf(guard.check(update))).toBe('accepted');
+  });
+
+  it('refuses only the culprit of a batch that overran, after checking its updates one by one', async () => {
+    // Queued together: one message to the worker; 3 × 50 ms budget, far below the heavy one's cost.
+    const results = await Promise.all([small(), heavy(200_000), small()].map((u) => codeOf(batchGuard.check(u))));
+    expect(results[0]).toBe('accepted');
+    expect(results[1]).toMatch(/^VALIDATION_FAILED: the update took more than 50 ms/);
+    expect(results[2]).toBe('accepted');
   });
 
   it('checks queued updates one after the other', async () => {
