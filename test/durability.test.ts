@@ -1,21 +1,15 @@
 // No acknowledged edit is lost: SIGKILL the server while admins write, restart it, read back.
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { api, tokenFor } from './support/api.ts';
-import { tempDir, TEST_JWT_SECRET } from './support/config.ts';
-import { createTestDatabase, type TestDatabase } from './support/isolation.ts';
-import { startServerProcess } from './support/server-process.ts';
+import { serverProcessEnv, startServerProcess } from './support/server-process.ts';
 
-const databases: TestDatabase[] = [];
-afterAll(() => Promise.all(databases.map((d) => d.drop())));
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(() => Promise.all(cleanups.map((drop) => drop())));
 
 describe.each(['sqlite', 'postgresql'] as const)('durability on %s', (dialect) => {
   it('keeps every acknowledged write after a SIGKILL during writes', async () => {
-    const env: Record<string, string> = { DATA_DIR: tempDir(), JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info' };
-    if (dialect === 'postgresql') {
-      const database = await createTestDatabase();
-      databases.push(database);
-      env.DATABASE_URL = database.url;
-    }
+    const { env, drop } = await serverProcessEnv(dialect);
+    cleanups.push(drop);
     const first = startServerProcess(env);
     const url = `http://127.0.0.1:${await first.listening}`;
     const admin = api(url, await tokenFor('durable', 'admin'));

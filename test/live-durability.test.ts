@@ -4,13 +4,11 @@ import { io } from 'socket.io-client';
 import { messageYjsUpdate } from 'y-protocols/sync';
 import * as Y from 'yjs';
 import { api, tokenFor } from './support/api.ts';
-import { tempDir, TEST_JWT_SECRET } from './support/config.ts';
-import { createTestDatabase, type TestDatabase } from './support/isolation.ts';
 import { frame, type Reply } from './support/live-client.ts';
-import { startServerProcess } from './support/server-process.ts';
+import { serverProcessEnv, startServerProcess } from './support/server-process.ts';
 
-const databases: TestDatabase[] = [];
-afterAll(() => Promise.all(databases.map((d) => d.drop())));
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(() => Promise.all(cleanups.map((drop) => drop())));
 
 /** Each writer owns one field and sets it to 1, 2, 3...: the stored value shows the last write. */
 const WRITERS = [
@@ -22,12 +20,8 @@ const WRITERS = [
 
 describe.each(['sqlite', 'postgresql'] as const)('live durability on %s', (dialect) => {
   it('keeps every acknowledged live edit after a SIGKILL during edits', async () => {
-    const env: Record<string, string> = { DATA_DIR: tempDir(), JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', SOCKET_UPDATES_PER_SECOND: '10000' };
-    if (dialect === 'postgresql') {
-      const database = await createTestDatabase();
-      databases.push(database);
-      env.DATABASE_URL = database.url;
-    }
+    const { env, drop } = await serverProcessEnv(dialect, { SOCKET_UPDATES_PER_SECOND: '10000' });
+    cleanups.push(drop);
     const first = startServerProcess(env);
     const url = `http://127.0.0.1:${await first.listening}`;
     const token = await tokenFor('live-durable', 'admin');
