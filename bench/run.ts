@@ -3,12 +3,13 @@
 // BENCHMARKS.md, and stops everything it started, also on failure and Ctrl-C.
 import os from 'node:os';
 import { startServices, type Services } from '../scripts/services/index.ts';
+import { liveEdits } from './scenarios/live-edits.ts';
 import { stepUpdates } from './scenarios/step-updates.ts';
 import { killAllNow } from './support/children.ts';
 import { gitCommit, machine } from './support/machine.ts';
 import type { Scenario } from './support/scenario.ts';
 
-const SCENARIOS: readonly Scenario[] = [stepUpdates];
+const SCENARIOS: readonly Scenario[] = [stepUpdates, liveEdits];
 
 function usage(): string {
   return [

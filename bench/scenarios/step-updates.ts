@@ -6,11 +6,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'libsql';
-import pg from 'pg';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
 import { runJsonChild, startBenchServer } from '../support/children.ts';
+import { freshPostgresDatabase, postgresSettings, sqliteSettings } from '../support/databases.ts';
 import type { LoadReport } from '../support/load-report.ts';
 import { describeMachine } from '../support/machine.ts';
 import { table, upsertSection } from '../support/markdown.ts';
@@ -64,56 +63,6 @@ type Summary = {
   clientCpuPercentOfOneCore: number;
   machineCpuBusyPercent: number | null;
 };
-
-async function withPostgres<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-/** A fresh, empty database on the benchmark's PostgreSQL; returns its URL. */
-async function freshPostgresDatabase(adminUrl: string, name: string): Promise<string> {
-  await withPostgres(adminUrl, async (client) => {
-    await client.query(`drop database if exists ${name}`);
-    await client.query(`create database ${name}`);
-  });
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function postgresSettings(url: string): Promise<Record<string, string>> {
-  return withPostgres(url, async (client) => {
-    const settings: Record<string, string> = {};
-    for (const name of ['server_version', 'fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'max_connections']) {
-      const result = await client.query<Record<string, string>>(`show ${name}`);
-      settings[name] = String(result.rows[0]?.[name] ?? 'unknown');
-    }
-    return settings;
-  });
-}
-
-/** What the server's SQLite connection runs with: journal mode is in the file, synchronous is libsql's default. */
-function sqliteSettings(file: string): Record<string, string> {
-  const db = new Database(file);
-  try {
-    const first = (pragma: string) => Object.values((db.pragma(pragma) as Record<string, unknown>[])[0] ?? {})[0];
-    const synchronous = Number(first('synchronous'));
-    const names = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
-    return {
-      sqlite_version: String((db.prepare('select sqlite_version() as v').get() as { v: string }).v),
-      journal_mode: String(first('journal_mode')),
-      synchronous: `${names[synchronous] ?? synchronous} (${synchronous}; the server does not change it)`,
-    };
-  } finally {
-    db.close();
-  }
-}
 
 function summarize(results: readonly RunResult[], backend: Backend, kind: Kind): Summary | undefined {
   const runs = results.filter((result) => result.backend === backend && result.kind === kind).map((result) => result.report);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../scripts/services/free-port.ts';
 import { REPO_ROOT, startServerProcess, type ServerProcess } from '../../test/support/server-process.ts';
+import type { ChildMessage, GoMessage } from './ipc.ts';
 
 const live = new Map<number, () => void>();
 let exitHookInstalled = false;
@@ -116,4 +117,79 @@ export function runJsonChild<T>(script: string, config: unknown, env: Record<str
       }
     });
   });
+}
+
+export type CoordinatedChild<Ready, Result> = {
+  pid: number;
+  /** What the child announced once its set-up was done; rejects if it failed before. */
+  ready: Promise<Ready>;
+  /** The child's result; rejects if it fails, exits without one, or outlives `timeoutMs`. */
+  result: Promise<Result>;
+  /** Starts the child's load (see bench/support/ipc.ts). */
+  go(message: GoMessage): void;
+};
+
+/**
+ * Runs a bench/ script that coordinates with the harness over IPC (bench/support/ipc.ts): several
+ * of them set up in parallel, then start at one wall-clock time. `config` is its one JSON
+ * argument; its stdout and stderr go to our stderr. Killed after `timeoutMs` in all.
+ */
+export function startCoordinatedChild<Ready, Result>(
+  script: string,
+  config: unknown,
+  env: Record<string, string>,
+  timeoutMs: number,
+): CoordinatedChild<Ready, Result> {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, script), JSON.stringify(config)], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 2, 'inherit', 'ipc'],
+    serialization: 'advanced',
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${script} could not be spawned`);
+  remember(pid, () => child.kill('SIGKILL'));
+  let resolveReady: (value: Ready) => void = () => {};
+  let rejectReady: (error: Error) => void = () => {};
+  const ready = new Promise<Ready>((resolve, reject) => {
+    resolveReady = resolve;
+    rejectReady = reject;
+  });
+  // A child that fails during set-up rejects both; whoever awaits `result` hears of it.
+  ready.catch(() => {});
+  const result = new Promise<Result>((resolve, reject) => {
+    let outcome: { value: Result } | undefined;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      const error = new Error(`${script} did not finish within ${timeoutMs} ms`);
+      rejectReady(error);
+      reject(error);
+    }, timeoutMs);
+    child.on('message', (raw: unknown) => {
+      const message = raw as ChildMessage<Ready, Result>;
+      if (message.type === 'ready') resolveReady(message.value);
+      else if (message.type === 'result') outcome = { value: message.value };
+    });
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      rejectReady(error);
+      reject(error);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      live.delete(pid);
+      const failure = new Error(`${script} ${code === 0 ? 'exited without a result' : `failed (${code ?? signal})`}`);
+      rejectReady(failure);
+      if (code === 0 && outcome) resolve(outcome.value);
+      else reject(failure);
+    });
+  });
+  return {
+    pid,
+    ready,
+    result,
+    go: (message) => {
+      if (child.connected) child.send(message);
+    },
+  };
 }

@@ -1,7 +1,9 @@
 // What was measured and where: the commit and the machine, for BENCHMARKS.md and the raw results.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
 
 export type Machine = {
@@ -61,4 +63,30 @@ export function machine(): Machine {
 
 export function describeMachine(m: Machine): string {
   return `${m.cpuModel}, ${m.cores} logical cores, ${m.memoryGiB} GiB RAM, Node ${m.node}, ${m.kernel}, temp dir on ${m.tmpFilesystem}`;
+}
+
+/**
+ * A fingerprint of the code under test: HEAD, the uncommitted changes and the untracked files,
+ * outside the benchmark's own directories. Others may be changing the checkout while a benchmark
+ * runs; comparing fingerprints taken around each run tells whether they did.
+ */
+export function sourceFingerprint(): string {
+  try {
+    const outside = ['--', '.', ':(exclude)bench', ':(exclude)BENCHMARKS.md', ':(exclude)docs/bench'];
+    const hash = createHash('sha256');
+    hash.update(git(['rev-parse', 'HEAD']));
+    hash.update(execFileSync('git', ['diff', 'HEAD', '--binary', ...outside], { cwd: REPO_ROOT }));
+    const untracked = git(['ls-files', '--others', '--exclude-standard', ...outside]).split('\n').filter((file) => file !== '');
+    for (const file of untracked.sort()) {
+      hash.update(file);
+      try {
+        hash.update(fs.readFileSync(path.join(REPO_ROOT, file)));
+      } catch {
+        hash.update('(unreadable)');
+      }
+    }
+    return hash.digest('hex').slice(0, 12);
+  } catch {
+    return 'unknown';
+  }
 }

@@ -18,7 +18,19 @@ export function clockTicksPerSecond(): number {
 
 /** User + system CPU seconds the process has used so far (utime and stime of /proc/<pid>/stat). */
 export function processCpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return cpuSecondsOf(`/proc/${pid}/stat`);
+}
+
+/**
+ * The same for one thread of the process: `threadCpuSeconds(pid, pid)` is Node's main thread (its
+ * JavaScript event loop), without the worker and libuv threads.
+ */
+export function threadCpuSeconds(pid: number, tid: number): number {
+  return cpuSecondsOf(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function cpuSecondsOf(file: string): number {
+  const stat = fs.readFileSync(file, 'utf8');
   // The command name (field 2) is in parentheses and may contain spaces: split after its last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state), so utime (field 14) and stime (field 15) are at 11 and 12.

@@ -1,0 +1,413 @@
+// Load generator of the live-edits scenario, run in its own process (never in the server's). For
+// each of its sessions it starts the session over REST (one tenant per session), creates
+// `data_import.fieldMapping` as a shared Y.Map, and connects `editorsPerSession` SessionProviders
+// (the client SDK), all admins of that tenant. After the harness's `go`, every editor sets its own
+// key `e<editor>` of fieldMapping `editsPerSecond` times a second to "<seq>@<send time>" (this
+// process's high-resolution clock). Every other editor of the session, in this same process and so
+// on the same clock, observes the change on its Y.Doc: that is the edit-to-peer latency. The
+// acknowledgement of the update frame that carried an edit gives its ack latency; the sender's
+// `saved` (every local edit committed) is timed too. Sends one LiveEditsResult to the harness over
+// IPC; progress goes to stderr.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as Y from 'yjs';
+import { z } from 'zod';
+import { OnboardingClient, SessionProvider } from '../../client/sdk/index.ts';
+import { signToken } from '../../server/auth/tokens.ts';
+import { readyThenWaitForGo, sendResult } from '../support/ipc.ts';
+import { PHASES, type LiveEditsReady, type LiveEditsResult, type Phase } from '../support/live-edits-result.ts';
+import { readConfig } from '../support/load-report.ts';
+import { percentile } from '../support/stats.ts';
+
+const configSchema = z.strictObject({
+  processIndex: z.int().nonnegative(),
+  baseUrl: z.url(),
+  /** Tenant of session s: `<tenantPrefix>-<s>`. */
+  tenantPrefix: z.string().regex(/^[a-z0-9-]+$/),
+  /** This process drives sessions [sessionFrom, sessionTo), every editor of each. */
+  sessionFrom: z.int().nonnegative(),
+  sessionTo: z.int().positive(),
+  editorsPerSession: z.int().min(2),
+  editsPerSecond: z.number().positive(),
+  warmupMs: z.int().nonnegative(),
+  durationMs: z.int().positive(),
+  /** After the window: how long to wait at most for the window's edits to be acked and seen. */
+  drainMs: z.int().nonnegative(),
+  /** Sessions set up at once (REST calls and socket connections). */
+  setupConcurrency: z.int().positive(),
+  syncTimeoutMs: z.int().positive(),
+});
+
+const config = readConfig((value) => configSchema.parse(value));
+const secret = process.env.BENCH_JWT_SECRET;
+if (secret === undefined || secret.length < 32) throw new Error('BENCH_JWT_SECRET (32+ characters) is required');
+const log = (message: string) => console.error(`[live-edits load ${config.processIndex}] ${message}`);
+
+/** A growable Float64Array. */
+class Samples {
+  #values = new Float64Array(1 << 12);
+  #count = 0;
+  push(value: number): void {
+    if (this.#count === this.#values.length) {
+      const grown = new Float64Array(this.#values.length * 2);
+      grown.set(this.#values);
+      this.#values = grown;
+    }
+    this.#values[this.#count] = value;
+    this.#count += 1;
+  }
+  values(): Float64Array {
+    return this.#values.slice(0, this.#count);
+  }
+}
+
+type Edit = {
+  sentAt: number;
+  phase: Phase;
+  /** When the acknowledgement of the update frame carrying it arrived (NaN: not yet). */
+  ackAt: number;
+  /** When the editor's `saved` next fired after it (NaN: not yet). */
+  savedAt: number;
+  refused: boolean;
+  seenBy: number;
+  queuedBehindUnacked: boolean;
+};
+
+type Editor = {
+  index: number;
+  provider: SessionProvider;
+  fieldMapping: Y.Map<unknown>;
+  /** By sequence number. */
+  edits: Edit[];
+  /** Made, not yet acknowledged or refused, oldest first: what the SDK merges into its next frame. */
+  pending: Edit[];
+  /** Made since the last `saved`. */
+  unsaved: Edit[];
+  /** Per sender: the highest sequence number seen from it (-1: none). */
+  lastSeen: Int32Array;
+  /** Phase of the first scheduled edit within the send interval. */
+  offsetMs: number;
+};
+
+type Session = { id: string; editors: Editor[] };
+
+// Phases on this process's clock; everything before `go` is set-up.
+let started = false;
+let windowStart = Number.POSITIVE_INFINITY;
+let windowEnd = Number.POSITIVE_INFINITY;
+const phaseAt = (t: number): Phase => (!started ? 'setup' : t < windowStart ? 'warmup' : t < windowEnd ? 'window' : 'after');
+
+const errors = Object.fromEntries(PHASES.map((phase) => [phase, {}])) as Record<Phase, Record<string, number>>;
+const errorSamples: string[] = [];
+function countError(kind: string, detail?: string): void {
+  const bucket = errors[phaseAt(performance.now())];
+  bucket[kind] = (bucket[kind] ?? 0) + 1;
+  if (errorSamples.length < 10) errorSamples.push(`${kind}${detail !== undefined ? `: ${detail}` : ''}`);
+}
+
+const peers = config.editorsPerSession - 1;
+const ackSamples = new Samples();
+const savedSamples = new Samples();
+const peerSamples = new Samples();
+const allPeersSamples = new Samples();
+const scheduleLag = new Samples();
+let mergedDeliveries = 0;
+/** Edits whose acknowledgement arrived inside the window, whatever phase they were made in. */
+let ackedInWindow = 0;
+/** Acknowledged update frames (each carrying one or more merged edits) received inside the window. */
+let ackedFramesInWindow = 0;
+let stopping = false;
+
+function waitForSync(provider: SessionProvider): Promise<void> {
+  if (provider.synced) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`editor not synced within ${config.syncTimeoutMs} ms`)), config.syncTimeoutMs);
+    const offSynced = provider.on('synced', () => {
+      clearTimeout(timer);
+      offSynced();
+      offRefused();
+      resolve();
+    });
+    const offRefused = provider.on('refused', (error) => {
+      clearTimeout(timer);
+      offSynced();
+      offRefused();
+      reject(new Error(`joining was refused: ${error.code} ${error.message}`));
+    });
+  });
+}
+
+/** Peer side: a remote change of fieldMapping delivers every edit of its sender up to the value's sequence number. */
+function observePeers(session: Session, editor: Editor): void {
+  editor.fieldMapping.observe((event) => {
+    if (event.transaction.local) return;
+    const now = performance.now();
+    for (const key of event.keysChanged) {
+      const sender = /^e(\d+)$/.exec(key);
+      const from = sender ? session.editors[Number(sender[1])] : undefined;
+      if (from === undefined) continue;
+      const value = editor.fieldMapping.get(key);
+      const parsed = typeof value === 'string' ? /^(\d+)@(\d+(?:\.\d+)?)$/.exec(value) : null;
+      if (!parsed) {
+        countError('unexpected value', `${key}=${String(value)}`);
+        continue;
+      }
+      const sequence = Number(parsed[1]);
+      const sentAt = Number(parsed[2]);
+      const last = editor.lastSeen[from.index] ?? -1;
+      if (sequence <= last) {
+        countError('value older than one already seen', `${key}: ${sequence} after ${last}`);
+        continue;
+      }
+      for (let s = last + 1; s <= sequence; s += 1) {
+        const edit = from.edits[s];
+        if (edit === undefined) continue;
+        edit.seenBy += 1;
+        if (edit.phase !== 'window') continue;
+        // The latest value carries its own send time; earlier ones it replaced arrived in the same update.
+        peerSamples.push(now - (s === sequence ? sentAt : edit.sentAt));
+        if (s !== sequence) mergedDeliveries += 1;
+        if (edit.seenBy === peers) allPeersSamples.push(now - edit.sentAt);
+      }
+      editor.lastSeen[from.index] = sequence;
+    }
+  });
+}
+
+type Reply = { ok?: boolean; error?: { code?: string; message?: string } };
+type EmitWithAck = (event: string, ...args: unknown[]) => Promise<unknown>;
+
+/**
+ * Per-edit acknowledgement, read off the SDK's own socket: the SDK sends every unacknowledged edit,
+ * merged, as one update frame (`emitWithAck('sync', sessionId, frame)`, one at a time), so the
+ * acknowledgement of a frame acknowledges exactly the edits pending when it left. The SDK itself
+ * only says `saved` once nothing is pending.
+ */
+function instrumentAcks(editor: Editor): void {
+  const socket = editor.provider.socket;
+  const original = socket.emitWithAck.bind(socket) as EmitWithAck;
+  const instrumented: EmitWithAck = async (event, ...args) => {
+    const frame = args[1];
+    // y-protocols sync message type 2: an update (edits); types 0 and 1 are the handshake.
+    if (event !== 'sync' || !(frame instanceof Uint8Array) || frame[0] !== 2) return original(event, ...args);
+    const batch = editor.pending.slice();
+    let reply: Reply;
+    try {
+      reply = (await original(event, ...args)) as Reply;
+    } catch (error) {
+      // No answer within the SDK's timeout: it keeps the edits and sends them again later.
+      countError('update not answered in time', error instanceof Error ? error.message : String(error));
+      throw error;
+    }
+    const now = performance.now();
+    if (reply.ok !== true && reply.error?.code === 'RATE_LIMITED') return reply; // the SDK sends them again
+    const inWindow = phaseAt(now) === 'window';
+    if (inWindow) ackedFramesInWindow += 1;
+    for (const edit of batch) {
+      if (reply.ok === true) {
+        edit.ackAt = now;
+        if (inWindow) ackedInWindow += 1;
+        if (edit.phase === 'window') ackSamples.push(now - edit.sentAt);
+      } else {
+        edit.refused = true; // dropped by the SDK; the refusal itself is counted from the server's `refused`
+      }
+    }
+    editor.pending.splice(0, batch.length);
+    return reply;
+  };
+  (socket as unknown as { emitWithAck: EmitWithAck }).emitWithAck = instrumented;
+}
+
+function watchEditor(editor: Editor): void {
+  const { provider } = editor;
+  instrumentAcks(editor);
+  provider.on('saved', () => {
+    const now = performance.now();
+    for (const edit of editor.unsaved) {
+      edit.savedAt = now;
+      if (edit.phase === 'window') savedSamples.push(now - edit.sentAt);
+    }
+    editor.unsaved.length = 0;
+  });
+  // A refused join arrives unsynced; refused edits are counted from the server's `refused` below.
+  provider.on('refused', (error) => {
+    if (!provider.synced) countError(`join refused ${error.code}`, error.message);
+  });
+  // What the server refused, as it said it (including RATE_LIMITED, which the SDK retries quietly).
+  provider.socket.on('refused', (_sessionId: string, error: { code?: string; message?: string }) =>
+    countError(`refused ${error.code ?? 'unknown'}`, error.message),
+  );
+  provider.socket.on('connect_error', (error: Error) => countError('connect_error', error.message));
+  provider.socket.on('disconnect', (reason: string) => {
+    if (!stopping) countError(`disconnect (${reason})`);
+  });
+}
+
+async function setUpSession(index: number): Promise<Session> {
+  const tenant = `${config.tenantPrefix}-${index}`;
+  const api = new OnboardingClient({
+    baseUrl: config.baseUrl,
+    token: await signToken(secret!, { sub: 'bench-owner', tenant, role: 'admin' }),
+  });
+  const { view } = await api.start();
+  const id = view.session.id;
+  // One shared Y.Map for the editors' keys: editors creating it at once would replace each other's.
+  await api.updateStep(id, 'data_import', { fieldMapping: {} });
+  const session: Session = { id, editors: [] };
+  session.editors = await Promise.all(
+    Array.from({ length: config.editorsPerSession }, async (_, e): Promise<Editor> => {
+      const token = await signToken(secret!, { sub: `bench-editor-${e}`, tenant, role: 'admin' });
+      const provider = new SessionProvider({ url: config.baseUrl, sessionId: id, token });
+      await waitForSync(provider);
+      const fieldMapping = provider.doc.getMap<unknown>('data_import').get('fieldMapping');
+      if (!(fieldMapping instanceof Y.Map)) throw new Error(`session ${id}: data_import.fieldMapping is not a Y.Map after sync`);
+      const editor: Editor = {
+        index: e,
+        provider,
+        fieldMapping,
+        edits: [],
+        pending: [],
+        unsaved: [],
+        lastSeen: new Int32Array(config.editorsPerSession).fill(-1),
+        offsetMs: 0,
+      };
+      watchEditor(editor);
+      return editor;
+    }),
+  );
+  for (const editor of session.editors) observePeers(session, editor);
+  return session;
+}
+
+// Set-up, a few sessions at a time.
+const setupStartedAt = performance.now();
+const indexes = Array.from({ length: config.sessionTo - config.sessionFrom }, (_, i) => config.sessionFrom + i);
+const sessions: Session[] = [];
+let nextIndex = 0;
+await Promise.all(
+  Array.from({ length: Math.min(config.setupConcurrency, indexes.length) }, async () => {
+    while (nextIndex < indexes.length) {
+      const index = indexes[nextIndex]!;
+      nextIndex += 1;
+      sessions.push(await setUpSession(index));
+    }
+  }),
+);
+const editors = sessions.flatMap((session) => session.editors);
+const setupMs = performance.now() - setupStartedAt;
+log(`${sessions.length} sessions, ${editors.length} editors connected and synced in ${(setupMs / 1000).toFixed(1)} s`);
+
+const go = await readyThenWaitForGo<LiveEditsReady>({ sessions: sessions.length, editors: editors.length, setupMs });
+const base = performance.now() + (go.startAtEpochMs - Date.now());
+windowStart = base + config.warmupMs;
+windowEnd = windowStart + config.durationMs;
+started = true;
+
+// Whether this process keeps up: CPU and event-loop delay over the window.
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+let cpuAtStart: NodeJS.CpuUsage | undefined;
+let cpuSeconds = Number.NaN;
+setTimeout(() => {
+  cpuAtStart = process.cpuUsage();
+  loopDelay.enable();
+}, Math.max(0, windowStart - performance.now()));
+const windowClosed = new Promise<void>((resolve) =>
+  setTimeout(() => {
+    const used = process.cpuUsage(cpuAtStart);
+    cpuSeconds = (used.user + used.system) / 1e6;
+    loopDelay.disable();
+    resolve();
+  }, Math.max(0, windowEnd - performance.now())),
+);
+
+const sent: Record<Phase, number> = { setup: 0, warmup: 0, window: 0, after: 0 };
+const intervalMs = 1000 / config.editsPerSecond;
+
+function edit(editor: Editor, scheduledAt: number): void {
+  const sentAt = performance.now();
+  const phase = phaseAt(sentAt);
+  if (phase === 'window') scheduleLag.push(sentAt - scheduledAt);
+  sent[phase] += 1;
+  const sequence = editor.edits.length;
+  const record: Edit = {
+    sentAt,
+    phase,
+    ackAt: Number.NaN,
+    savedAt: Number.NaN,
+    refused: false,
+    seenBy: 0,
+    queuedBehindUnacked: editor.pending.length > 0,
+  };
+  editor.edits.push(record);
+  editor.pending.push(record);
+  editor.unsaved.push(record);
+  // The SDK sends the resulting Yjs update at once (or queues it behind the one in flight).
+  editor.fieldMapping.set(`e${editor.index}`, `${sequence}@${sentAt.toFixed(3)}`);
+}
+
+// Open loop: editor k edits at base + offset + n × interval, whatever the server's answers do.
+function schedule(editor: Editor, n: number): void {
+  const at = base + editor.offsetMs + n * intervalMs;
+  if (at >= windowEnd) return;
+  setTimeout(() => {
+    edit(editor, at);
+    schedule(editor, n + 1);
+  }, Math.max(0, at - performance.now()));
+}
+for (const editor of editors) {
+  editor.offsetMs = Math.random() * intervalMs;
+  schedule(editor, 0);
+}
+
+await windowClosed;
+const windowEdits = () => editors.flatMap((editor) => editor.edits.filter((e) => e.phase === 'window'));
+const settled = () => windowEdits().every((e) => ((Number.isFinite(e.ackAt) && Number.isFinite(e.savedAt)) || e.refused) && e.seenBy >= peers);
+const drainStartedAt = performance.now();
+while (!settled() && performance.now() - drainStartedAt < config.drainMs) await sleep(50);
+const drainMs = performance.now() - drainStartedAt;
+const drainTimedOut = !settled();
+// Socket.IO does not reconnect by itself after the server closed the socket (`io server disconnect`).
+const disconnected = editors.filter((editor) => !editor.provider.socket.connected).length;
+if (disconnected > 0) errors.after['editor still disconnected at the end'] = disconnected;
+stopping = true;
+for (const editor of editors) editor.provider.destroy();
+
+const measured = windowEdits();
+const ms = (ns: number) => ns / 1e6;
+const lag = scheduleLag.values().sort();
+const result: LiveEditsResult = {
+  processIndex: config.processIndex,
+  sessions: sessions.length,
+  editors: editors.length,
+  setupMs,
+  windowSeconds: config.durationMs / 1000,
+  sent,
+  ackedInWindow,
+  ackedFramesInWindow,
+  windowEdits: {
+    sent: measured.length,
+    acked: measured.filter((e) => Number.isFinite(e.ackAt)).length,
+    saved: measured.filter((e) => Number.isFinite(e.savedAt)).length,
+    refused: measured.filter((e) => e.refused).length,
+    unacked: measured.filter((e) => !Number.isFinite(e.ackAt) && !e.refused).length,
+    deliveredToAll: measured.filter((e) => e.seenBy >= peers).length,
+    missingDeliveries: measured.reduce((total, e) => total + Math.max(0, peers - e.seenBy), 0),
+    mergedDeliveries,
+    queuedBehindUnacked: measured.filter((e) => e.queuedBehindUnacked).length,
+  },
+  samples: { ackMs: ackSamples.values(), savedMs: savedSamples.values(), peerMs: peerSamples.values(), allPeersMs: allPeersSamples.values() },
+  errors,
+  errorSamples,
+  loadGenerator: {
+    cpuSeconds,
+    eventLoopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
+    scheduleLagMs: { p50: percentile(lag, 50), p99: percentile(lag, 99), max: lag.length > 0 ? lag[lag.length - 1]! : Number.NaN },
+  },
+  drainMs,
+  drainTimedOut,
+};
+log(
+  `window: ${measured.length} edits made, ${result.windowEdits.acked} acked, ${result.windowEdits.deliveredToAll} seen by every peer; ` +
+    `CPU ${((cpuSeconds / result.windowSeconds) * 100).toFixed(0)} % of a core, event-loop delay p99 ${result.loadGenerator.eventLoopDelayMs.p99.toFixed(1)} ms`,
+);
+await sendResult(result);

@@ -1,0 +1,705 @@
+// Scenario live-edits: edit-to-peer and ack latency of live Yjs editing over Socket.IO on one
+// server node, with the client SDK's SessionProvider as the editors. Sessions × editors, each
+// editor a steady few edits a second; the load generators run in their own processes, every
+// session wholly inside one of them (peers are timed on the sender's clock). PostgreSQL and SQLite
+// alternate between runs, as in step-updates.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
+import { REPO_ROOT } from '../../test/support/server-process.ts';
+import { startBenchServer, startCoordinatedChild } from '../support/children.ts';
+import { freshPostgresDatabase, postgresSettings, sqliteSettings } from '../support/databases.ts';
+import { PHASES, type LiveEditsReady, type LiveEditsResult, type Phase } from '../support/live-edits-result.ts';
+import { describeMachine, gitCommit, sourceFingerprint } from '../support/machine.ts';
+import { table, upsertSection } from '../support/markdown.ts';
+import { machineCpuJiffies, processCpuSeconds, processMemoryMiB, threadCpuSeconds } from '../support/proc.ts';
+import type { Scenario, ScenarioContext } from '../support/scenario.ts';
+import { latencyHistogram, median, round, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+
+type Backend = 'postgresql' | 'sqlite';
+const BACKENDS: readonly Backend[] = ['postgresql', 'sqlite'];
+const BACKEND_NAMES: Record<Backend, string> = { postgresql: 'PostgreSQL', sqlite: 'SQLite (embedded)' };
+
+type Settings = {
+  sessions: number;
+  editorsPerSession: number;
+  editsPerSecondPerEditor: number;
+  warmupMs: number;
+  durationMs: number;
+  /** After the window, at most this long for the window's edits to be acked and seen by every peer. */
+  drainMs: number;
+  runsPerBackend: number;
+  /** Load-generator processes; sessions are split between them, each session wholly in one. */
+  loadProcesses: number;
+  /** Sessions each load process sets up at once. */
+  setupConcurrency: number;
+  syncTimeoutMs: number;
+  /** The server's per-connection edit limit (its default, set explicitly). */
+  socketUpdatesPerSecond: number;
+};
+
+const FULL: Settings = {
+  sessions: 100,
+  editorsPerSession: 5,
+  editsPerSecondPerEditor: 2,
+  warmupMs: 5_000,
+  durationMs: 30_000,
+  drainMs: 15_000,
+  runsPerBackend: 3,
+  // One process keeps up with 500 editors (measured: BENCHMARKS.md, "Load generators"); a variant
+  // with BENCH_LIVE_EDITS_LOAD_PROCESSES=2 cross-checks that the load generator is not the bottleneck.
+  loadProcesses: 1,
+  setupConcurrency: 10,
+  syncTimeoutMs: 30_000,
+  socketUpdatesPerSecond: 60,
+};
+const QUICK: Settings = { ...FULL, sessions: 20, warmupMs: 2_000, durationMs: 8_000, drainMs: 10_000, runsPerBackend: 1 };
+
+/** BENCH_LIVE_EDITS_LOAD_PROCESSES=<n> overrides the number of load processes (to check that they keep up). */
+function settingsFor(quick: boolean): Settings {
+  const settings = quick ? QUICK : FULL;
+  const override = process.env.BENCH_LIVE_EDITS_LOAD_PROCESSES;
+  if (override === undefined || override === '') return settings;
+  const loadProcesses = Number(override);
+  if (!Number.isInteger(loadProcesses) || loadProcesses < 1 || loadProcesses > settings.sessions) {
+    throw new Error(`BENCH_LIVE_EDITS_LOAD_PROCESSES must be an integer from 1 to ${settings.sessions}`);
+  }
+  return { ...settings, loadProcesses };
+}
+
+type Metric = 'peer' | 'allPeers' | 'ack' | 'saved';
+const METRICS: readonly Metric[] = ['peer', 'allPeers', 'ack', 'saved'];
+const METRIC_NAMES: Record<Metric, string> = {
+  peer: 'edit → each peer sees it',
+  allPeers: 'edit → all 4 peers have seen it',
+  ack: 'edit → acknowledged (committed)',
+  saved: 'edit → next `saved` of its editor',
+};
+
+/** The command line, with the load-process override when there was one. */
+function commandOf(context: ScenarioContext, settings: Settings, variant: boolean): string {
+  return variant ? `BENCH_LIVE_EDITS_LOAD_PROCESSES=${settings.loadProcesses} ${context.command}` : context.command;
+}
+
+/** The server over the window; mainThread: Node's main thread alone (the JavaScript event loop). */
+type ServerUsage = { cpuPercentOfOneCore: number; mainThreadCpuPercent: number; peakRssMiB: number; rssMiB: number };
+type CpuSample = { process: number; mainThread: number };
+
+type LoadProcessSummary = Omit<LiveEditsResult, 'samples'> & { cpuPercentOfOneCore: number };
+
+type RunResult = {
+  backend: Backend;
+  run: number;
+  /** The machine's 1-minute load average just before the server started. */
+  loadAverage1m: number;
+  windowSeconds: number;
+  /** Edits made in the window, per second (what the editors offered). */
+  madePerSecond: number;
+  /** Edits acknowledged (committed) in the window, per second. */
+  ackedPerSecond: number;
+  /** Update frames acknowledged in the window, per second (each carries one or more merged edits). */
+  ackedFramesPerSecond: number;
+  latencyMs: Record<Metric, LatencySummary>;
+  histograms: Record<Metric, ReturnType<typeof latencyHistogram>>;
+  windowEdits: LiveEditsResult['windowEdits'];
+  errors: Record<Phase, Record<string, number>>;
+  errorsInWindow: number;
+  errorsTotal: number;
+  errorSamples: string[];
+  drainTimedOut: boolean;
+  /** sourceFingerprint() before the server started and after it stopped: others may edit the checkout. */
+  code: { before: string; after: string };
+  server: ServerUsage | null;
+  machineCpuBusyPercent: number | null;
+  loadProcesses: LoadProcessSummary[];
+};
+
+const sumOf = (errors: Record<string, number>) => Object.values(errors).reduce((total, n) => total + n, 0);
+
+function concat(arrays: readonly Float64Array[]): Float64Array {
+  const all = new Float64Array(arrays.reduce((total, a) => total + a.length, 0));
+  let offset = 0;
+  for (const array of arrays) {
+    all.set(array, offset);
+    offset += array.length;
+  }
+  return all;
+}
+
+function combine(
+  backend: Backend,
+  run: number,
+  code: RunResult['code'],
+  loadAverage1m: number,
+  results: readonly LiveEditsResult[],
+  server: ServerUsage | null,
+  machineCpuBusyPercent: number | null,
+): RunResult {
+  const windowSeconds = results[0]?.windowSeconds ?? Number.NaN;
+  const samples: Record<Metric, Float64Array> = {
+    peer: concat(results.map((r) => r.samples.peerMs)),
+    allPeers: concat(results.map((r) => r.samples.allPeersMs)),
+    ack: concat(results.map((r) => r.samples.ackMs)),
+    saved: concat(results.map((r) => r.samples.savedMs)),
+  };
+  const windowEdits = {
+    sent: 0,
+    acked: 0,
+    saved: 0,
+    refused: 0,
+    unacked: 0,
+    deliveredToAll: 0,
+    missingDeliveries: 0,
+    mergedDeliveries: 0,
+    queuedBehindUnacked: 0,
+  } satisfies LiveEditsResult['windowEdits'];
+  for (const r of results) for (const key of Object.keys(windowEdits) as (keyof typeof windowEdits)[]) windowEdits[key] += r.windowEdits[key];
+  const errors = Object.fromEntries(PHASES.map((phase) => [phase, {}])) as Record<Phase, Record<string, number>>;
+  for (const r of results) {
+    for (const phase of PHASES) for (const [kind, n] of Object.entries(r.errors[phase])) errors[phase][kind] = (errors[phase][kind] ?? 0) + n;
+  }
+  // Edits that never made it count as failures too, next to what the server or the socket said.
+  if (windowEdits.unacked > 0) errors.after['window edit not acknowledged by the end of the drain'] = windowEdits.unacked;
+  if (windowEdits.missingDeliveries > 0) errors.after['window edit never seen by a peer (edit × peer)'] = windowEdits.missingDeliveries;
+  const errorsInWindow = sumOf(errors.window);
+  return {
+    backend,
+    run,
+    loadAverage1m,
+    windowSeconds,
+    madePerSecond: windowEdits.sent / windowSeconds,
+    ackedPerSecond: results.reduce((total, r) => total + r.ackedInWindow, 0) / windowSeconds,
+    ackedFramesPerSecond: results.reduce((total, r) => total + r.ackedFramesInWindow, 0) / windowSeconds,
+    latencyMs: Object.fromEntries(METRICS.map((metric) => [metric, summarizeLatencies(samples[metric])])) as Record<Metric, LatencySummary>,
+    histograms: Object.fromEntries(METRICS.map((metric) => [metric, latencyHistogram(samples[metric])])) as RunResult['histograms'],
+    windowEdits,
+    errors,
+    errorsInWindow,
+    errorsTotal: PHASES.reduce((total, phase) => total + sumOf(errors[phase]), 0),
+    errorSamples: results.flatMap((r) => r.errorSamples).slice(0, 10),
+    drainTimedOut: results.some((r) => r.drainTimedOut),
+    code,
+    server,
+    machineCpuBusyPercent,
+    loadProcesses: results.map(({ samples: _samples, ...rest }) => ({
+      ...rest,
+      cpuPercentOfOneCore: (rest.loadGenerator.cpuSeconds / rest.windowSeconds) * 100,
+    })),
+  };
+}
+
+type Spread = { median: number; min: number; max: number };
+const spreadOf = (values: readonly number[]): Spread => {
+  const finite = values.filter((v) => Number.isFinite(v));
+  return { median: median(finite), min: finite.length > 0 ? Math.min(...finite) : Number.NaN, max: finite.length > 0 ? Math.max(...finite) : Number.NaN };
+};
+
+
+type Summary = {
+  backend: Backend;
+  runs: number;
+  madePerSecond: Spread;
+  ackedPerSecond: Spread;
+  ackedFramesPerSecond: Spread;
+  /** Median over runs of each run's percentile, with the lowest and highest run. */
+  latencyMs: Record<Metric, { samples: number; p50: Spread; p95: Spread; p99: Spread; max: Spread }>;
+  windowEdits: LiveEditsResult['windowEdits'];
+  errorsInWindow: number;
+  errorsTotal: number;
+  errorsByKind: Record<string, number>;
+  serverCpuPercentOfOneCore: number | null;
+  serverMainThreadCpuPercent: number | null;
+  serverPeakRssMiB: number | null;
+  machineCpuBusyPercent: number | null;
+  /** Worst load process of any run: to tell whether the load generators kept up. */
+  loadGenerator: { cpuPercentOfOneCore: number; eventLoopDelayP99Ms: number; scheduleLagP99Ms: number; scheduleLagMaxMs: number };
+};
+
+function summarize(results: readonly RunResult[], backend: Backend): Summary | undefined {
+  const runs = results.filter((r) => r.backend === backend);
+  if (runs.length === 0) return undefined;
+  const latency = (metric: Metric) => ({
+    samples: runs.reduce((total, r) => total + r.latencyMs[metric].count, 0),
+    p50: spreadOf(runs.map((r) => r.latencyMs[metric].p50)),
+    p95: spreadOf(runs.map((r) => r.latencyMs[metric].p95)),
+    p99: spreadOf(runs.map((r) => r.latencyMs[metric].p99)),
+    max: spreadOf(runs.map((r) => r.latencyMs[metric].max)),
+  });
+  const windowEdits = { ...runs[0]!.windowEdits };
+  for (const r of runs.slice(1)) for (const key of Object.keys(windowEdits) as (keyof typeof windowEdits)[]) windowEdits[key] += r.windowEdits[key];
+  const errorsByKind: Record<string, number> = {};
+  for (const r of runs) {
+    for (const phase of PHASES) for (const [kind, n] of Object.entries(r.errors[phase])) errorsByKind[kind] = (errorsByKind[kind] ?? 0) + n;
+  }
+  const servers = runs.flatMap((r) => (r.server ? [r.server] : []));
+  const processes = runs.flatMap((r) => r.loadProcesses);
+  const worst = (values: number[]) => Math.max(...values.filter((v) => Number.isFinite(v)));
+  return {
+    backend,
+    runs: runs.length,
+    madePerSecond: spreadOf(runs.map((r) => r.madePerSecond)),
+    ackedPerSecond: spreadOf(runs.map((r) => r.ackedPerSecond)),
+    ackedFramesPerSecond: spreadOf(runs.map((r) => r.ackedFramesPerSecond)),
+    latencyMs: Object.fromEntries(METRICS.map((metric) => [metric, latency(metric)])) as Summary['latencyMs'],
+    windowEdits,
+    errorsInWindow: runs.reduce((total, r) => total + r.errorsInWindow, 0),
+    errorsTotal: runs.reduce((total, r) => total + r.errorsTotal, 0),
+    errorsByKind,
+    serverCpuPercentOfOneCore: servers.length > 0 ? median(servers.map((s) => s.cpuPercentOfOneCore)) : null,
+    serverMainThreadCpuPercent: servers.length > 0 ? median(servers.map((s) => s.mainThreadCpuPercent)) : null,
+    serverPeakRssMiB: servers.length > 0 ? Math.max(...servers.map((s) => s.peakRssMiB)) : null,
+    machineCpuBusyPercent: runs.some((r) => r.machineCpuBusyPercent !== null) ? median(runs.map((r) => r.machineCpuBusyPercent ?? Number.NaN)) : null,
+    loadGenerator: {
+      cpuPercentOfOneCore: worst(processes.map((p) => p.cpuPercentOfOneCore)),
+      eventLoopDelayP99Ms: worst(processes.map((p) => p.loadGenerator.eventLoopDelayMs.p99)),
+      scheduleLagP99Ms: worst(processes.map((p) => p.loadGenerator.scheduleLagMs.p99)),
+      scheduleLagMaxMs: worst(processes.map((p) => p.loadGenerator.scheduleLagMs.max)),
+    },
+  };
+}
+
+const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const count = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a');
+const withSpread = (s: Spread, digits: number, runs: number) =>
+  runs > 1 ? `**${fixed(s.median, digits)}** (${fixed(s.min, digits)}–${fixed(s.max, digits)})` : `**${fixed(s.median, digits)}**`;
+const percent = (part: number, whole: number) => {
+  if (whole <= 0) return 'n/a';
+  const share = (part / whole) * 100;
+  return `${fixed(share, part === 0 || part === whole ? 0 : share < 1 ? 2 : 1)} %`;
+};
+
+function renderMarkdown(
+  context: ScenarioContext,
+  settings: Settings,
+  summaries: readonly Summary[],
+  results: readonly RunResult[],
+  databases: Record<Backend, Record<string, string>>,
+  jsonPath: string,
+  variant: boolean,
+): string {
+  const seconds = (ms: number) => `${ms / 1000} s`;
+  const command = commandOf(context, settings, variant);
+  const editors = settings.sessions * settings.editorsPerSession;
+  const peers = settings.editorsPerSession - 1;
+  const perProcess = Math.ceil(settings.sessions / settings.loadProcesses);
+  const latencyRows = summaries.flatMap((s) =>
+    METRICS.map((metric) => {
+      const m = s.latencyMs[metric];
+      return [
+        BACKEND_NAMES[s.backend],
+        METRIC_NAMES[metric].replace('4', String(peers)),
+        count(m.samples),
+        withSpread(m.p50, 1, s.runs),
+        withSpread(m.p95, 1, s.runs),
+        withSpread(m.p99, 1, s.runs),
+        withSpread(m.max, 0, s.runs),
+      ];
+    }),
+  );
+  const throughputRows = summaries.map((s) => [
+    BACKEND_NAMES[s.backend],
+    String(s.runs),
+    withSpread(s.madePerSecond, 0, s.runs),
+    withSpread(s.ackedPerSecond, 0, s.runs),
+    withSpread(s.ackedFramesPerSecond, 0, s.runs),
+    `${count(s.windowEdits.acked)} / ${count(s.windowEdits.sent)} (${percent(s.windowEdits.acked, s.windowEdits.sent)})`,
+    `${count(s.windowEdits.deliveredToAll)} / ${count(s.windowEdits.sent)} (${percent(s.windowEdits.deliveredToAll, s.windowEdits.sent)})`,
+    `${s.errorsInWindow} / ${s.errorsTotal}`,
+    s.serverCpuPercentOfOneCore === null ? '—' : `${fixed(s.serverCpuPercentOfOneCore, 0)} %`,
+    s.serverMainThreadCpuPercent === null ? '—' : `${fixed(s.serverMainThreadCpuPercent, 0)} %`,
+    s.serverPeakRssMiB === null ? '—' : fixed(s.serverPeakRssMiB, 0),
+    s.machineCpuBusyPercent === null ? '—' : `${fixed(s.machineCpuBusyPercent, 0)} %`,
+  ]);
+  const loadRows = summaries.map((s) => [
+    BACKEND_NAMES[s.backend],
+    `${fixed(s.loadGenerator.cpuPercentOfOneCore, 0)} %`,
+    fixed(s.loadGenerator.eventLoopDelayP99Ms, 1),
+    `${fixed(s.loadGenerator.scheduleLagP99Ms, 1)} / ${fixed(s.loadGenerator.scheduleLagMaxMs, 0)}`,
+  ]);
+  const errorKinds = summaries.flatMap((s) => Object.entries(s.errorsByKind).map(([kind, n]) => `${BACKEND_NAMES[s.backend]}: ${n} × \`${kind}\``));
+  const queued = summaries.map((s) => `${BACKEND_NAMES[s.backend]} ${percent(s.windowEdits.queuedBehindUnacked, s.windowEdits.sent)}`).join(', ');
+  const merged = summaries.map((s) => `${BACKEND_NAMES[s.backend]} ${percent(s.windowEdits.mergedDeliveries, s.windowEdits.sent * peers)}`).join(', ');
+  const perRun = table(
+    [
+      'run',
+      'backend',
+      'edits acked/s',
+      'peer p50 ms',
+      'peer p99 ms',
+      'all-peers p99 ms',
+      'ack p50 ms',
+      'ack p99 ms',
+      '`saved` p50 ms',
+      'errors (window / all)',
+      'server CPU (main thread)',
+      'load processes: CPU, event-loop p99 ms',
+      'machine CPU busy',
+      'load average before',
+    ],
+    results.map((r) => [
+      String(r.run),
+      BACKEND_NAMES[r.backend],
+      count(r.ackedPerSecond),
+      fixed(r.latencyMs.peer.p50, 1),
+      fixed(r.latencyMs.peer.p99, 1),
+      fixed(r.latencyMs.allPeers.p99, 1),
+      fixed(r.latencyMs.ack.p50, 1),
+      fixed(r.latencyMs.ack.p99, 1),
+      fixed(r.latencyMs.saved.p50, 1),
+      `${r.errorsInWindow} / ${r.errorsTotal}${r.drainTimedOut ? ' (drain timed out)' : ''}`,
+      r.server ? `${fixed(r.server.cpuPercentOfOneCore, 0)} % (${fixed(r.server.mainThreadCpuPercent, 0)} %)` : '—',
+      r.loadProcesses.map((p) => `${fixed(p.cpuPercentOfOneCore, 0)} %, ${fixed(p.loadGenerator.eventLoopDelayMs.p99, 1)}`).join('; '),
+      r.machineCpuBusyPercent === null ? '—' : `${fixed(r.machineCpuBusyPercent, 0)} %`,
+      fixed(r.loadAverage1m, 2),
+    ]),
+  );
+  const intervalMs = 1000 / settings.editsPerSecondPerEditor;
+  const reading = summaries.map((s) => {
+    const queuedShare = s.windowEdits.sent > 0 ? s.windowEdits.queuedBehindUnacked / s.windowEdits.sent : 0;
+    const behind =
+      queuedShare >= 0.5
+        ? ` Most edits were made while the editor's previous frame was still unacknowledged: the round trip to a committed ack was longer than the ${intervalMs} ms between edits, so the SDK merged the queued edits into fewer frames, and the latencies above are those of a server that is behind its load (they grow with the round trip, not without bound).`
+        : queuedShare > 0.01
+          ? ' Some edits waited behind an unacknowledged frame of their editor (the round trip was at times longer than the time between edits).'
+          : ' The server kept up: nearly every edit left in its own frame.';
+    const mainThread = s.serverMainThreadCpuPercent ?? Number.NaN;
+    const bound =
+      mainThread >= 85
+        ? ` The server's main thread (its one JavaScript event loop) was busy ${fixed(mainThread, 0)} % of the window: this node was CPU-bound on it.`
+        : '';
+    return `- ${BACKEND_NAMES[s.backend]}: ${fixed(s.madePerSecond.median, 0)} edits/s made, ${fixed(s.ackedPerSecond.median, 0)} acknowledged in ${fixed(s.ackedFramesPerSecond.median, 0)} update frames/s (medians); ${percent(s.windowEdits.queuedBehindUnacked, s.windowEdits.sent)} of the window's edits queued behind an unacknowledged one.${behind}${bound}`;
+  });
+  const setup = results.flatMap((r) => r.loadProcesses.map((p) => p.setupMs / 1000));
+  const loads = results.map((r) => r.loadAverage1m).filter((value) => Number.isFinite(value));
+  const saturated = summaries.some((s) => (s.machineCpuBusyPercent ?? 0) >= 85);
+  const fingerprints = [...new Set(results.flatMap((r) => [r.code.before, r.code.after]))];
+  const commitAtEnd = gitCommit();
+  const codeChanged =
+    fingerprints.length > 1
+      ? `
+**The code under test changed during these runs** (the checkout is shared with other work): the
+server and load generator of each run are read from disk when it starts, so the runs below were not
+all measured on the same code${commitAtEnd !== context.commit ? ` (commit \`${context.commit}\` at the start, \`${commitAtEnd}\` at the end)` : ''}. Source
+fingerprint before → after each run: ${results.map((r) => `${r.run} ${BACKEND_NAMES[r.backend]} \`${r.code.before}\`${r.code.after === r.code.before ? '' : ` → \`${r.code.after}\``}`).join('; ')}.
+`
+      : '';
+  const pgSettings = databases.postgresql;
+  const pgDurable = pgSettings.fsync === 'on' && pgSettings.synchronous_commit !== 'off';
+
+  return `
+## live-edits: edit-to-peer latency of live Yjs editing, ${settings.sessions} sessions × ${settings.editorsPerSession} editors on one node${
+    variant ? `, variant with ${settings.loadProcesses} load process${settings.loadProcesses > 1 ? 'es' : ''} (\`BENCH_LIVE_EDITS_LOAD_PROCESSES\`)` : ''
+  }${context.quick ? ' (quick smoke run, not for quoting)' : ''}
+
+- **Command:** \`${command}\`
+- **Date:** ${context.startedAt}
+- **Commit:** \`${context.commit}\`
+- **Machine:** ${describeMachine(context.machine)}
+- **Raw results:** [${path.relative(REPO_ROOT, jsonPath)}](${path.relative(REPO_ROOT, jsonPath)})
+- **Code under test:** ${fingerprints.length === 1 ? `unchanged during the runs (source fingerprint \`${fingerprints[0]}\`: HEAD, uncommitted changes and untracked files outside bench/)` : '**changed during the runs**, see below'}
+${codeChanged}
+**Workload.** One server process (\`node server/main.ts\`, \`LOG_LEVEL=warn\`, default configuration:
+embedded placement, no Redis or Kafka, \`SOCKET_UPDATES_PER_SECOND=${settings.socketUpdatesPerSecond}\`), a fresh database for every run.
+${settings.sessions} onboarding sessions, one tenant each, started over REST (\`OnboardingClient.start\`, then one
+\`PATCH …/steps/data_import\` creating \`fieldMapping\` as a shared map); ${settings.editorsPerSession} editors per session (${editors} in all),
+each a \`SessionProvider\` of the client SDK (its own Socket.IO connection to \`/sessions\`, its own
+\`Y.Doc\`, an \`admin\` token of the session's tenant signed with the server's \`JWT_SECRET\`). Every editor
+makes ${settings.editsPerSecondPerEditor} edits a second, open loop (at fixed times with a random phase, whatever the answers): it
+sets its own key \`e<editor>\` of \`data_import.fieldMapping\` to \`<sequence>@<send time>\`, the send time on
+the load process's high-resolution clock, so ${count(editors * settings.editsPerSecondPerEditor)} edits/s are offered. ${seconds(settings.warmupMs)} warm-up, then
+${seconds(settings.durationMs)} measured; then up to ${seconds(settings.drainMs)} for the window's edits to be acknowledged and seen.
+${settings.runsPerBackend} run${settings.runsPerBackend > 1 ? 's' : ''} per backend, alternating PostgreSQL and SQLite.
+
+**Load generator${settings.loadProcesses > 1 ? 's' : ''}.** ${settings.loadProcesses > 1 ? `${settings.loadProcesses} Node processes` : 'One Node process'} apart from the server (${perProcess} sessions, ${perProcess * settings.editorsPerSession} editors${settings.loadProcesses > 1 ? ' each' : ''}), ${settings.loadProcesses > 1 ? 'set up in parallel' : 'set up'} (${fixed(Math.min(...setup), 1)}–${fixed(Math.max(...setup), 1)} s to start the sessions and connect and sync the editors), then started
+at one wall-clock time. All ${settings.editorsPerSession} editors of a session are in the same process, so a peer's latency
+is read on the sender's clock. \`BENCH_LIVE_EDITS_LOAD_PROCESSES=<n>\` splits the sessions over *n* processes
+instead (written to a section of its own), to check that the load generator is not what limits the
+numbers. Whether ${settings.loadProcesses > 1 ? 'they' : 'it'} kept up (worst process of any run; an edit's lateness is measured from its
+scheduled time, and the event-loop delay adds to every latency it observes):
+
+${table(['backend', 'load-process CPU (100 % = one core)', 'event-loop delay p99 ms', 'edit late vs schedule, p99 / max ms'], loadRows)}
+
+**What is measured**, for the edits made inside the window (on the load process's clock):
+- *edit → each peer sees it*: from the local edit (\`Y.Map.set\` on the sender's \`Y.Doc\`) until a peer's
+  \`Y.Doc\` observes the new value (\`Y.Map.observe\`, remote transaction): one sample per edit and peer.
+  When the SDK merged several queued edits of one editor into one update, the peers see only the last
+  value; the earlier edits count as arrived with it (${merged} of the edit × peer deliveries).
+- *edit → all ${peers} peers have seen it*: until the last of the other ${peers} editors has: one sample per edit.
+- *edit → acknowledged*: until the sender receives the server's acknowledgement (\`{ ok, updateId }\`,
+  sent after the commit) of the update frame that carried the edit, read off the SDK's socket. The SDK
+  has one frame in flight per editor and merges everything queued meanwhile into the next one: an edit
+  made while an earlier one is unacknowledged (${queued} of the window's edits) waits for it, and its
+  ack latency includes that wait.
+- *edit → next \`saved\`*: until the sender's \`saved\` event, which the SDK fires only when nothing of
+  that editor is pending any more. While an editor's edits queue up, it does not fire until the
+  editor pauses (here: the end of the load), so this column measures the SDK's \`saved\` signal, not the server.
+- *edits acked/s*: edits whose acknowledgement arrived inside the window, per second; *update frames
+  acked/s*: acknowledged frames (one or more merged edits each); *edits made/s*: edits made in the window.
+
+**Only committed edits are acknowledged and broadcast.** The server acknowledges a live edit (the
+\`updateId\` in the reply, which is what makes \`saved\` fire) only after the transaction appending it
+to the session's update log has committed, and it sends an edit to the other connections of the
+session only after that commit, in commit order (the author gets the acknowledgement, not an echo).
+So every latency below includes the database commit:
+${pgDurable ? '- PostgreSQL runs with fsync and synchronous commit on.' : `- **PostgreSQL ran with \`fsync=${pgSettings.fsync}\`, \`synchronous_commit=${pgSettings.synchronous_commit}\`**: commits did not wait for the disk.`}
+- SQLite: journal mode ${databases.sqlite.journal_mode ?? 'unknown'}, synchronous ${databases.sqlite.synchronous ?? 'unknown'}${String(databases.sqlite.synchronous).startsWith('FULL') ? ': each commit syncs the WAL to disk' : ''}.
+
+Latency columns: median over the runs of each run's percentile (all load processes' samples
+together), with the lowest and highest run in brackets. Errors are refusals the server sent
+(\`refused <code>\`, \`RATE_LIMITED\` included, which the SDK otherwise retries quietly), connection
+errors and drops, editors still disconnected at the end (after \`io server disconnect\` neither
+Socket.IO nor the SDK reconnects), and window edits still unacknowledged or unseen by a peer when the drain ended; by
+phase: in the window / in all phases (set-up, warm-up, window, drain). None is dropped. Server CPU is
+user + system time of the server process over the window (/proc/<pid>/stat; 100 % = one core), main
+thread that of Node's main thread alone, its system calls included (/proc/<pid>/task/<pid>/stat: the
+JavaScript event loop, which cannot use more than one core), peak RSS its VmHWM (highest since start); machine CPU busy is all cores over the window (/proc/stat),
+which includes the load generators and the database.
+
+**These machines are noisy** (a shared VM with ${context.machine.cores} cores that the server, the load generators and the
+database all share): read the spread before comparing numbers, and do not compare them with numbers
+measured elsewhere. The 1-minute load average just before the runs ranged from ${fixed(Math.min(...loads), 1)} to
+${fixed(Math.max(...loads), 1)} on ${context.machine.cores} cores.${
+    saturated
+      ? `
+The machine's CPUs were nearly saturated during the runs (machine CPU busy below): the server, the
+database and the load generators competed for ${context.machine.cores} cores, so these latencies are bounded by this box
+as much as by the server.`
+      : ''
+  }
+
+${table(['backend', 'latency', 'samples', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'], latencyRows)}
+
+${table(
+  [
+    'backend',
+    'runs',
+    'edits made/s',
+    'edits acked/s',
+    'update frames acked/s',
+    'window edits acked',
+    'seen by every peer',
+    'errors (window / all)',
+    'server CPU',
+    'server main thread',
+    'server peak RSS MiB',
+    'machine CPU busy',
+  ],
+  throughputRows,
+)}
+
+${reading.join('\n')}
+
+${errorKinds.length > 0 ? `Errors and refusals by kind: ${errorKinds.join('; ')}.` : `No error, refusal or disconnection in any run (set-up, warm-up, window and drain); in particular no \`RATE_LIMITED\` (${settings.editsPerSecondPerEditor} edits/s per connection against a limit of ${settings.socketUpdatesPerSecond}).`}
+
+<details><summary>Every run</summary>
+
+${perRun}
+
+PostgreSQL: ${Object.entries(pgSettings)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(', ')}. SQLite: ${Object.entries(databases.sqlite)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(', ')}.
+
+</details>
+`;
+}
+
+function serverCpu(pid: number): CpuSample {
+  return { process: processCpuSeconds(pid), mainThread: threadCpuSeconds(pid, pid) };
+}
+
+function serverUsage(pid: number, atStart: CpuSample, seconds: number): ServerUsage | null {
+  try {
+    const now = serverCpu(pid);
+    const memory = processMemoryMiB(pid);
+    return {
+      cpuPercentOfOneCore: ((now.process - atStart.process) / seconds) * 100,
+      mainThreadCpuPercent: ((now.mainThread - atStart.mainThread) / seconds) * 100,
+      peakRssMiB: memory.peakRss,
+      rssMiB: memory.rss,
+    };
+  } catch (error) {
+    console.error(`[live-edits] cannot read the server's CPU time or memory: ${String(error)}`);
+    return null;
+  }
+}
+
+function jiffies(): { busy: number; total: number } | undefined {
+  try {
+    return machineCpuJiffies();
+  } catch {
+    return undefined;
+  }
+}
+
+async function runOnce(
+  context: ScenarioContext,
+  settings: Settings,
+  backend: Backend,
+  run: number,
+  secret: string,
+  databases: Record<Backend, Record<string, string>>,
+): Promise<RunResult> {
+  const log = (message: string) => console.error(`[live-edits] ${message}`);
+  const mode = context.quick ? 'quick' : 'full';
+  const dataDir = await makeTempDir('bench-live-edits');
+  try {
+    let databaseUrl: string | undefined;
+    if (backend === 'postgresql') {
+      databaseUrl = await freshPostgresDatabase(context.postgres.url, `bench_live_edits_${mode}_${run}`);
+      if (run === 1) databases.postgresql = await postgresSettings(databaseUrl);
+    }
+    log(`run ${run}/${settings.runsPerBackend} ${BACKEND_NAMES[backend]}: starting the server`);
+    const loadAverage1m = os.loadavg()[0] ?? Number.NaN;
+    const codeBefore = sourceFingerprint();
+    const server = await startBenchServer({
+      LOG_LEVEL: 'warn',
+      JWT_SECRET: secret,
+      DATA_DIR: dataDir,
+      SOCKET_UPDATES_PER_SECOND: String(settings.socketUpdatesPerSecond),
+      ...(databaseUrl !== undefined ? { DATABASE_URL: databaseUrl } : {}),
+    });
+    let result: RunResult;
+    try {
+      const perProcess = Math.ceil(settings.sessions / settings.loadProcesses);
+      const timeoutMs = settings.syncTimeoutMs * 4 + settings.warmupMs + settings.durationMs + settings.drainMs + 120_000;
+      const children = Array.from({ length: settings.loadProcesses }, (_, index) =>
+        startCoordinatedChild<LiveEditsReady, LiveEditsResult>(
+          'bench/load/live-edits.ts',
+          {
+            processIndex: index,
+            baseUrl: server.baseUrl,
+            tenantPrefix: `bench-live-${backend}-${run}`,
+            sessionFrom: index * perProcess,
+            sessionTo: Math.min(settings.sessions, (index + 1) * perProcess),
+            editorsPerSession: settings.editorsPerSession,
+            editsPerSecond: settings.editsPerSecondPerEditor,
+            warmupMs: settings.warmupMs,
+            durationMs: settings.durationMs,
+            drainMs: settings.drainMs,
+            setupConcurrency: settings.setupConcurrency,
+            syncTimeoutMs: settings.syncTimeoutMs,
+          },
+          { BENCH_JWT_SECRET: secret },
+          timeoutMs,
+        ),
+      );
+      // A child that fails in set-up rejects `ready`; the others are killed when the run ends.
+      await Promise.all(children.map((child) => child.ready));
+      const startAt = Date.now() + 1_000;
+      const windowStartsIn = startAt + settings.warmupMs - Date.now();
+      let cpuAtStart: CpuSample | undefined;
+      let machineAtStart: { busy: number; total: number } | undefined;
+      let windowOpenedAt = Number.NaN;
+      const opened = setTimeout(() => {
+        windowOpenedAt = performance.now();
+        machineAtStart = jiffies();
+        try {
+          cpuAtStart = serverCpu(server.pid);
+        } catch (error) {
+          log(`cannot read the server's CPU time: ${String(error)}`);
+        }
+      }, windowStartsIn);
+      let usage: ServerUsage | null = null;
+      let machineCpuBusyPercent: number | null = null;
+      const closed = setTimeout(() => {
+        const seconds = (performance.now() - windowOpenedAt) / 1000;
+        usage = cpuAtStart ? serverUsage(server.pid, cpuAtStart, seconds) : null;
+        const machineAtEnd = jiffies();
+        if (machineAtStart && machineAtEnd && machineAtEnd.total > machineAtStart.total) {
+          machineCpuBusyPercent = ((machineAtEnd.busy - machineAtStart.busy) / (machineAtEnd.total - machineAtStart.total)) * 100;
+        }
+      }, windowStartsIn + settings.durationMs);
+      for (const child of children) child.go({ type: 'go', startAtEpochMs: startAt });
+      let results: LiveEditsResult[];
+      try {
+        results = await Promise.all(children.map((child) => child.result));
+      } finally {
+        clearTimeout(opened);
+        clearTimeout(closed);
+      }
+      result = combine(backend, run, { before: codeBefore, after: codeBefore }, loadAverage1m, results, usage, machineCpuBusyPercent);
+    } finally {
+      await server.stop();
+    }
+    result.code.after = sourceFingerprint();
+    if (result.code.after !== codeBefore) log(`WARNING: the code under test changed during run ${run} ${BACKEND_NAMES[backend]} (${codeBefore} → ${result.code.after})`);
+    if (backend === 'sqlite' && run === 1) databases.sqlite = sqliteSettings(path.join(dataDir, 'onboarding.sqlite'));
+    log(
+      `run ${run} ${BACKEND_NAMES[backend]}: ${count(result.ackedPerSecond)} acked/s; edit→peer p50 ${fixed(result.latencyMs.peer.p50, 1)} ms, ` +
+        `p99 ${fixed(result.latencyMs.peer.p99, 1)} ms; ack p50 ${fixed(result.latencyMs.ack.p50, 1)} ms, p99 ${fixed(result.latencyMs.ack.p99, 1)} ms; ` +
+        `errors ${result.errorsInWindow} in window / ${result.errorsTotal} in all; server CPU ${result.server ? `${fixed(result.server.cpuPercentOfOneCore, 0)} % (main thread ${fixed(result.server.mainThreadCpuPercent, 0)} %)` : '?'}; ` +
+        `load processes ${result.loadProcesses.map((p) => `${fixed(p.cpuPercentOfOneCore, 0)} % CPU, event-loop p99 ${fixed(p.loadGenerator.eventLoopDelayMs.p99, 1)} ms`).join('; ')}`,
+    );
+    if (result.errorSamples.length > 0) log(`first errors: ${result.errorSamples.slice(0, 3).join(' | ')}`);
+    return result;
+  } finally {
+    await removeTempDir(dataDir);
+  }
+}
+
+async function runLiveEdits(context: ScenarioContext): Promise<void> {
+  const settings = settingsFor(context.quick);
+  const secret = randomBytes(32).toString('base64url');
+  const results: RunResult[] = [];
+  const databases: Record<Backend, Record<string, string>> = { postgresql: {}, sqlite: {} };
+  for (let run = 1; run <= settings.runsPerBackend; run += 1) {
+    for (const backend of BACKENDS) results.push(await runOnce(context, settings, backend, run, secret, databases));
+  }
+  const sorted = [...results].sort((a, b) => BACKENDS.indexOf(a.backend) - BACKENDS.indexOf(b.backend) || a.run - b.run);
+  const summaries = BACKENDS.flatMap((backend) => {
+    const summary = summarize(results, backend);
+    return summary ? [summary] : [];
+  });
+
+  // A run with a non-default number of load processes (BENCH_LIVE_EDITS_LOAD_PROCESSES) is kept apart.
+  const defaults = context.quick ? QUICK : FULL;
+  const variant = settings.loadProcesses === defaults.loadProcesses ? '' : `-${settings.loadProcesses}-load-process${settings.loadProcesses > 1 ? 'es' : ''}`;
+  const sectionName = `live-edits${variant}${context.quick ? '-quick' : ''}`;
+  const jsonPath = path.join(REPO_ROOT, 'docs/bench', `live-edits${variant}${context.quick ? '.quick' : ''}.json`);
+  fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
+  const roundSpread = (s: Spread, digits: number): Spread => ({ median: round(s.median, digits), min: round(s.min, digits), max: round(s.max, digits) });
+  const raw = {
+    scenario: 'live-edits',
+    mode: context.quick ? 'quick' : 'full',
+    command: commandOf(context, settings, variant !== ''),
+    startedAt: context.startedAt,
+    finishedAt: new Date().toISOString(),
+    commit: context.commit,
+    machine: context.machine,
+    settings,
+    databases,
+    postgresReused: context.postgres.reused,
+    summaries: summaries.map((s) => ({
+      ...s,
+      madePerSecond: roundSpread(s.madePerSecond, 1),
+      ackedPerSecond: roundSpread(s.ackedPerSecond, 1),
+      ackedFramesPerSecond: roundSpread(s.ackedFramesPerSecond, 1),
+      latencyMs: Object.fromEntries(
+        METRICS.map((metric) => {
+          const m = s.latencyMs[metric];
+          return [metric, { samples: m.samples, p50: roundSpread(m.p50, 3), p95: roundSpread(m.p95, 3), p99: roundSpread(m.p99, 3), max: roundSpread(m.max, 3) }];
+        }),
+      ),
+    })),
+    runs: sorted,
+  };
+  fs.writeFileSync(jsonPath, `${JSON.stringify(raw, null, 2)}\n`);
+  upsertSection(
+    path.join(REPO_ROOT, 'BENCHMARKS.md'),
+    sectionName,
+    renderMarkdown(context, settings, summaries, sorted, databases, jsonPath, variant !== ''),
+    // The full results read first; the quick smoke section and the variants follow them.
+    sectionName === 'live-edits' ? { before: 'live-edits-quick' } : {},
+  );
+  console.error(`[live-edits] wrote ${path.relative(REPO_ROOT, jsonPath)} and BENCHMARKS.md`);
+}
+
+export const liveEdits: Scenario = {
+  name: 'live-edits',
+  summary: 'edit-to-peer and ack latency of live Yjs editing (SessionProvider over Socket.IO), many sessions on one node',
+  run: runLiveEdits,
+};
