@@ -13,7 +13,7 @@ import { startBenchServer, startCoordinatedChild } from '../support/children.ts'
 import { freshPostgresDatabase, postgresSettings, sqliteSettings } from '../support/databases.ts';
 import { PHASES, type LiveEditsReady, type LiveEditsResult, type Phase } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit, sourceFingerprint } from '../support/machine.ts';
-import { table, upsertSection } from '../support/markdown.ts';
+import { table, upsertSection, databaseSettingsLine } from '../support/markdown.ts';
 import { machineCpuJiffies, processCpuSeconds, processMemoryMiB, threadCpuSeconds } from '../support/proc.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, median, round, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
@@ -497,11 +497,7 @@ ${errorKinds.length > 0 ? `Errors and refusals by kind: ${errorKinds.join('; ')}
 
 ${perRun}
 
-PostgreSQL: ${Object.entries(pgSettings)
-    .map(([name, value]) => `${name}=${value}`)
-    .join(', ')}. SQLite: ${Object.entries(databases.sqlite)
-    .map(([name, value]) => `${name}=${value}`)
-    .join(', ')}.
+${databaseSettingsLine(pgSettings, databases.sqlite)}
 
 </details>
 `;

@@ -12,7 +12,7 @@ import { runJsonChild, startBenchServer } from '../support/children.ts';
 import { freshPostgresDatabase, postgresSettings, sqliteSettings } from '../support/databases.ts';
 import type { LoadReport } from '../support/load-report.ts';
 import { describeMachine } from '../support/machine.ts';
-import { table, upsertSection } from '../support/markdown.ts';
+import { table, upsertSection, databaseSettingsLine } from '../support/markdown.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
 import { median, round } from '../support/stats.ts';
 
@@ -223,11 +223,7 @@ ${errorKinds.length > 0 ? `Errors by kind: ${errorKinds.join('; ')}.` : 'No requ
 
 ${perRun}
 
-PostgreSQL: ${Object.entries(pgSettings)
-    .map(([name, value]) => `${name}=${value}`)
-    .join(', ')}. SQLite: ${Object.entries(databases.sqlite)
-    .map(([name, value]) => `${name}=${value}`)
-    .join(', ')}.
+${databaseSettingsLine(pgSettings, databases.sqlite)}
 
 </details>
 `;

@@ -37,3 +37,12 @@ export function table(header: readonly string[], rows: readonly (readonly string
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** The database settings a report ends with, so a reader can tell what a commit cost. */
+export function databaseSettingsLine(postgres: Record<string, unknown>, sqlite: Record<string, unknown>): string {
+  const list = (settings: Record<string, unknown>) =>
+    Object.entries(settings)
+      .map(([name, value]) => `${name}=${String(value)}`)
+      .join(', ');
+  return `PostgreSQL: ${list(postgres)}. SQLite: ${list(sqlite)}.`;
+}
