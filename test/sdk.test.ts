@@ -5,6 +5,7 @@ import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { documentData } from '../actors/session/document.ts';
 import { OnboardingApiError, OnboardingClient, SessionProvider } from '../client/sdk/index.ts';
+import { freePort } from '../scripts/services/free-port.ts';
 import { createLogger } from '../server/logger.ts';
 import { startServer, type RunningServer } from '../server/server.ts';
 import { tokenFor } from './support/api.ts';
@@ -119,6 +120,24 @@ describe.each(['sqlite', 'postgresql'] as const)('the client SDK on %s', (dialec
     const reloaded = new Y.Doc();
     Y.applyUpdate(reloaded, await server.sessions.encodeState(tenant, id));
     expect(json(reloaded)).toBe(json(committed));
+  });
+
+  it('reconnects after the server closed the connection (a node restarting) and saves what was queued', async () => {
+    const port = await freePort();
+    const restartable = { ...config, PORT: port };
+    const { tenant, id } = await tenantSession();
+    await server.stop();
+    server = await startServer(restartable, createLogger({ level: 'silent', nodeId: 't3' }));
+    const editor = await provider(tenant, id, 'steady-admin');
+    const disconnected = new Promise<void>((resolve) => editor.on('status', (s) => s === 'disconnected' && resolve()));
+    await server.stop();
+    await disconnected;
+    editor.doc.getMap<unknown>('welcome').set('teamSize', 8); // queued while the node is down
+    server = await startServer(restartable, createLogger({ level: 'silent', nodeId: 't4' }));
+    await until(() => editor.synced && editor.saved, 'the provider to reconnect and save');
+    const state = new Y.Doc();
+    Y.applyUpdate(state, await server.sessions.encodeState(tenant, id));
+    expect(documentData(state).welcome).toEqual({ teamSize: 8 });
   });
 
   it('queues edits while offline and saves them after reconnecting', async () => {

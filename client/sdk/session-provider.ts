@@ -74,6 +74,8 @@ export class SessionProvider {
   /** Local updates not yet acknowledged, oldest first; resent after every reconnect. */
   #unacked: Uint8Array[] = [];
   #inFlight = false;
+  /** Set by disconnect()/destroy(): no automatic reconnection. */
+  #stopped = false;
   #listeners = new Map<keyof SessionProviderEvents, Set<(...args: never[]) => void>>();
 
   constructor(options: SessionProviderOptions) {
@@ -92,9 +94,16 @@ export class SessionProvider {
       randomizationFactor: 0.5,
     });
     this.socket.on('connect', () => void this.#onConnect());
-    this.socket.on('disconnect', () => {
+    this.socket.on('disconnect', (reason: string) => {
       this.synced = false;
       this.#emit('status', 'disconnected');
+      // socket.io-client reconnects by itself after network failures, but not when the server
+      // closed the connection (a node shutting down): reconnect then too, after a jittered pause,
+      // unless this provider asked to disconnect.
+      if (reason === 'io server disconnect' && !this.#stopped) {
+        const delay = (options.reconnectDelayMs ?? 500) * (0.5 + Math.random());
+        setTimeout(() => !this.#stopped && this.socket.connect(), delay);
+      }
     });
     this.socket.on('sync', (sessionId: string, bytes: unknown) => {
       if (sessionId !== this.sessionId) return;
@@ -130,10 +139,12 @@ export class SessionProvider {
 
   /** Drops the connection (edits keep queuing locally) until `connect()`. */
   disconnect(): void {
+    this.#stopped = true;
     this.socket.disconnect();
   }
 
   connect(): void {
+    this.#stopped = false;
     this.socket.connect();
   }
 
@@ -141,6 +152,7 @@ export class SessionProvider {
     this.doc.off('update', this.#onLocalUpdate);
     this.awareness.off('update', this.#onAwareness);
     this.awareness.destroy();
+    this.#stopped = true;
     this.socket.disconnect();
     this.#listeners.clear();
   }
