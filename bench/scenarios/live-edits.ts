@@ -10,17 +10,13 @@ import path from 'node:path';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
 import { startBenchServer, startCoordinatedChild } from '../support/children.ts';
-import { freshPostgresDatabase, postgresSettings, sqliteSettings } from '../support/databases.ts';
+import { BACKEND_NAMES, BACKENDS, type Backend, freshPostgresDatabase, postgresSettings, sqliteSettings } from '../support/databases.ts';
 import { PHASES, type LiveEditsReady, type LiveEditsResult, type Phase } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit, sourceFingerprint } from '../support/machine.ts';
 import { table, upsertSection, databaseSettingsLine } from '../support/markdown.ts';
 import { machineCpuJiffies, processCpuSeconds, processMemoryMiB, threadCpuSeconds } from '../support/proc.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, median, round, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
-
-type Backend = 'postgresql' | 'sqlite';
-const BACKENDS: readonly Backend[] = ['postgresql', 'sqlite'];
-const BACKEND_NAMES: Record<Backend, string> = { postgresql: 'PostgreSQL', sqlite: 'SQLite (embedded)' };
 
 type Settings = {
   sessions: number;
@@ -195,7 +191,6 @@ const spreadOf = (values: readonly number[]): Spread => {
   const finite = values.filter((v) => Number.isFinite(v));
   return { median: median(finite), min: finite.length > 0 ? Math.min(...finite) : Number.NaN, max: finite.length > 0 ? Math.max(...finite) : Number.NaN };
 };
-
 
 type Summary = {
   backend: Backend;

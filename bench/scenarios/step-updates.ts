@@ -9,18 +9,14 @@ import path from 'node:path';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
 import { runJsonChild, startBenchServer } from '../support/children.ts';
-import { freshPostgresDatabase, postgresSettings, sqliteSettings } from '../support/databases.ts';
+import { BACKEND_NAMES, BACKENDS, type Backend, freshPostgresDatabase, postgresSettings, sqliteSettings } from '../support/databases.ts';
 import type { LoadReport } from '../support/load-report.ts';
 import { describeMachine } from '../support/machine.ts';
 import { table, upsertSection, databaseSettingsLine } from '../support/markdown.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
 import { median, round } from '../support/stats.ts';
 
-type Backend = 'postgresql' | 'sqlite';
 type Kind = 'server' | 'ceiling';
-
-const BACKENDS: readonly Backend[] = ['postgresql', 'sqlite'];
-const BACKEND_NAMES: Record<Backend, string> = { postgresql: 'PostgreSQL', sqlite: 'SQLite (embedded)' };
 
 type Settings = {
   tenants: number;

@@ -15,6 +15,11 @@ async function withPostgres<T>(url: string, work: (client: pg.Client) => Promise
 }
 
 /** A fresh, empty database on the benchmark's PostgreSQL; returns its URL. */
+/** The server's two storage backends, as the scenarios run and name them. */
+export type Backend = 'postgresql' | 'sqlite';
+export const BACKENDS: readonly Backend[] = ['postgresql', 'sqlite'];
+export const BACKEND_NAMES: Record<Backend, string> = { postgresql: 'PostgreSQL', sqlite: 'SQLite (embedded)' };
+
 export async function freshPostgresDatabase(adminUrl: string, name: string): Promise<string> {
   await withPostgres(adminUrl, async (client) => {
     await client.query(`drop database if exists ${name}`);
