@@ -1,10 +1,35 @@
-// Where actors live. The host asks the placement for the fencing epoch under which this node may
-// activate an actor; the session store writes that epoch to the session row on activation and checks
-// it on every commit (DESIGN.md invariant 2), so an activation under an older epoch can never write.
+// Where actors live. Callers ask the placement where an actor key is served: on this node (with the
+// fencing epoch this node activates it under) or on another node (which the caller forwards to).
+// The session store writes the epoch to the session row on activation and checks it on every commit
+// (DESIGN.md invariant 2), so an activation under an older epoch can never write. Two
+// implementations: LocalPlacement (embedded, everything here) and RedisPlacement (actors/cluster).
+
+export type Location = { kind: 'local'; epoch: number } | { kind: 'remote'; nodeId: string; url: string };
+
+/** This node does not serve the key right now (moving, fenced, or owned elsewhere): locate again. */
+export class NotOwner extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotOwner';
+  }
+}
+
+/** Shards (sets of keys) this node gives up: flush their actors first (handoff) or drop them (fenced). */
+export type Release = { covers(key: string): boolean; flush: boolean };
 
 export interface Placement {
-  /** The epoch this node activates `key` under. */
+  /** Where `key` is served now; may take the key's shard if it is free and this node should own it. */
+  locate(key: string): Promise<Location>;
+  /** The epoch this node activates `key` under; throws NotOwner if it does not serve it. */
   epochFor(key: string): Promise<number>;
+  /** Whether this node may still commit for `key` under `epoch` (checked before every commit). */
+  holds(key: string, epoch: number): boolean;
+  /** The database holds `key` under a newer epoch than this node's: its claim on the shard is stale. */
+  superseded(key: string, seenEpoch: number): void;
+  /** Runs `listener` whenever this node gives shards up; the release waits for it. */
+  onRelease(listener: (release: Release) => Promise<void>): void;
+  /** Forget a cached remote location of `key` (its node did not answer as the owner). */
+  forget(key: string): void;
 }
 
 /**
@@ -18,7 +43,23 @@ export class LocalPlacement implements Placement {
     this.#incarnation = incarnation;
   }
 
+  async locate(): Promise<Location> {
+    return { kind: 'local', epoch: this.#incarnation };
+  }
+
   async epochFor(): Promise<number> {
     return this.#incarnation;
   }
+
+  holds(): boolean {
+    return true;
+  }
+
+  // One process owns everything; a newer incarnation on the same database fences this one out by
+  // the row epoch alone, and the dropped activation cannot come back under this incarnation.
+  superseded(): void {}
+
+  onRelease(): void {}
+
+  forget(): void {}
 }

@@ -65,6 +65,11 @@ export class ActorHost<Message, Reply, A extends Actor<Message, Reply>> {
     return this.#activations.size;
   }
 
+  /** Ids of the live activations (e.g. those of a shard being handed off). */
+  activeIds(): string[] {
+    return [...this.#activations].flatMap(([id, activation]) => (activation.closed ? [] : [id]));
+  }
+
   isActive(id: string): boolean {
     const activation = this.#activations.get(id);
     return activation !== undefined && !activation.closed;
@@ -80,6 +85,23 @@ export class ActorHost<Message, Reply, A extends Actor<Message, Reply>> {
   async passivate(id: string): Promise<void> {
     const activation = this.#activations.get(id);
     if (activation) await this.#close(id, activation);
+  }
+
+  /**
+   * Drops an actor without flushing (its state can no longer be trusted, e.g. its shard was fenced
+   * off): queued messages fail with ActorFailure, and the actor is destroyed once the message in
+   * progress settled.
+   */
+  drop(id: string): void {
+    const activation = this.#activations.get(id);
+    if (!activation || activation.failed) return;
+    activation.failed = true;
+    this.#forget(id, activation);
+    void activation.tail.then(() => activation.actor).then(
+      (actor) => actor.destroy(),
+      () => {},
+    );
+    this.#options.onEvent?.('failed', id, new ActorFailure(`actor ${id} was dropped`));
   }
 
   /** Passivates every actor (graceful shutdown); later asks are refused. */

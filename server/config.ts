@@ -73,6 +73,14 @@ export const configSchema = z
     DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/db'),
     DATABASE_POOL_MAX: integer(10, 1, 200),
     REDIS_URL: urlWithProtocols(['redis:', 'rediss:'], 'redis://host:6379'),
+    REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:._-]{0,64}$/, 'letters, digits, ":", ".", "_" and "-", at most 64').default('glavito:'),
+    CLUSTER_SECRET: optionalString.refine((value) => value === undefined || value.length >= 32, {
+      message: 'must be at least 32 characters',
+    }),
+    CLUSTER_ADVERTISE_URL: urlWithProtocols(['http:', 'https:'], 'http://node-1:3000'),
+    CLUSTER_SHARDS: integer(64, 1, 4096),
+    CLUSTER_LEASE_TTL_MS: integer(3_000, 500, 60_000),
+    CLUSTER_HANDOFF_CONCURRENCY: integer(4, 1, 256),
     KAFKA_BROKERS: brokerList,
     KAFKA_CLIENT_ID: z.string().min(1).default('glavito-onboarding'),
     JWT_SECRET: optionalString.refine((value) => value === undefined || value.length >= 32, {
@@ -106,6 +114,14 @@ export const configSchema = z
         code: 'custom',
         path: ['JWT_SECRET'],
         message: 'required (or JWT_JWKS_URL) when REDIS_URL is set: every node must share the token key',
+      });
+    }
+    // Nodes forward session calls to each other; the endpoint only accepts calls signed with this.
+    if (env.REDIS_URL !== undefined && env.CLUSTER_SECRET === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CLUSTER_SECRET'],
+        message: 'required when REDIS_URL is set: nodes sign the calls they forward to each other with it (at least 32 characters)',
       });
     }
   });

@@ -42,6 +42,37 @@ export function createMetrics(nodeId: string) {
       labelNames: ['event'] as const,
       registers: [registry],
     }),
+    // Cluster mode (REDIS_URL): placement, leases, routing.
+    clusterShardsOwned: new Gauge({ name: 'cluster_shards_owned', help: 'Shards whose lease this node holds', registers: [registry] }),
+    clusterLeaseRenewSeconds: new Histogram({
+      name: 'cluster_lease_renew_seconds',
+      help: 'Round trip of one lease renewal script (all held shards at once)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    clusterLeaseRenewFailures: new Counter({
+      name: 'cluster_lease_renew_failures_total',
+      help: 'Lease renewals that did not reach Redis (the leases are kept until they may have expired)',
+      registers: [registry],
+    }),
+    clusterSelfFences: new Counter({
+      name: 'cluster_self_fences_total',
+      help: 'Times this node stopped serving shards on its own (lease not renewed in time, lost or superseded)',
+      registers: [registry],
+    }),
+    clusterEpochBumps: new Counter({ name: 'cluster_epoch_bumps_total', help: 'Shard leases taken (each under a new fencing epoch)', registers: [registry] }),
+    clusterHandoffs: new Counter({ name: 'cluster_handoffs_total', help: 'Shards handed off (drained, flushed, released)', registers: [registry] }),
+    clusterRoutedCalls: new Counter({
+      name: 'cluster_routed_calls_total',
+      help: 'Session calls (REST and live frames) forwarded to the owning node, by operation',
+      labelNames: ['op'] as const,
+      registers: [registry],
+    }),
+    clusterWrongOwnerRetries: new Counter({
+      name: 'cluster_wrong_owner_retries_total',
+      help: 'Session calls routed again because the node tried was not (or no longer) the owner',
+      registers: [registry],
+    }),
     dependencyUp: new Gauge({
       name: 'dependency_up',
       help: '1 when the last readiness check of the dependency passed, else 0',

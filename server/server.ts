@@ -2,6 +2,7 @@
 // one HTTP server, and knows how to shut all of it down in order.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import { resolveJwtSecret } from './auth/local-secret.ts';
 import { createTokenVerifier } from './auth/tokens.ts';
 import { redactUrl, type Config } from './config.ts';
@@ -13,9 +14,11 @@ import { identityRoutes } from './http/identity-routes.ts';
 import { onboardingRoutes } from './http/onboarding-routes.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { startAbandonmentSweeper } from './sessions/abandonment.ts';
-import { SessionService } from './sessions/session-service.ts';
+import { SessionService, type SessionCall } from './sessions/session-service.ts';
 import { connectKafka, type KafkaConnection } from './infra/kafka.ts';
-import { connectRedis } from './infra/redis.ts';
+import { createCluster, type Cluster } from './cluster/cluster.ts';
+import { FORWARD_PATH, forwardingHandler } from './cluster/forwarding.ts';
+import { clusterRoutes } from './http/cluster-routes.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import type { DependencyCheck } from './readiness.ts';
@@ -54,8 +57,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const db = await openAndMigrateDatabase(config, log);
 
   const dependencies: DependencyCheck[] = [{ name: 'database', check: () => db.ping() }];
-  const redis = config.REDIS_URL !== undefined ? connectRedis(config.REDIS_URL, log) : undefined;
-  if (redis) dependencies.push({ name: 'redis', check: async () => void (await redis.ping()) });
   let kafka: KafkaConnection | undefined;
   if (config.KAFKA_BROKERS !== undefined) {
     kafka = connectKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, log });
@@ -63,9 +64,23 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
 
   const store = new SessionStore(db);
+  let port = 0;
+  const cluster: Cluster | undefined =
+    config.REDIS_URL !== undefined && config.CLUSTER_SECRET !== undefined
+      ? createCluster({
+          config: { ...config, REDIS_URL: config.REDIS_URL, CLUSTER_SECRET: config.CLUSTER_SECRET },
+          url: () => config.CLUSTER_ADVERTISE_URL ?? `http://${advertisedHost(config.HOST)}:${port}`,
+          epochFloor: () => store.maxEpoch(),
+          log,
+          metrics,
+        })
+      : undefined;
+  if (cluster) dependencies.push({ name: 'redis', check: () => cluster.ready() });
+
   const sessions = new SessionService({
     store,
-    placement: new LocalPlacement((await store.maxEpoch()) + 1),
+    placement: cluster?.placement ?? new LocalPlacement((await store.maxEpoch()) + 1),
+    ...(cluster ? { remote: cluster.remote, relay: cluster.relay } : {}),
     log,
     metrics,
     idleMs: config.SESSION_IDLE_MS,
@@ -75,8 +90,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     minDurationSamples: config.STEP_DURATION_MIN_SAMPLES,
     updateDecodeTimeoutMs: config.UPDATE_DECODE_TIMEOUT_MS,
   });
-  const abandonment = startAbandonmentSweeper({ store, sessions, abandonAfterMs: config.SESSION_ABANDON_AFTER_MS, log });
-  const routes = [...identityRoutes(), ...onboardingRoutes(sessions, db)];
+  const abandonment = startAbandonmentSweeper({
+    store,
+    sessions,
+    abandonAfterMs: config.SESSION_ABANDON_AFTER_MS,
+    log,
+    ...(cluster ? { serves: (sessionId: string) => cluster.placement.serves(sessionId) } : {}),
+  });
+  const routes = [...identityRoutes(), ...onboardingRoutes(sessions, db), ...(cluster ? clusterRoutes(cluster.placement) : [])];
 
   let accepting = true;
   const app = createApp({
@@ -92,11 +113,33 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     routes,
     openApi: openApiDocument(routes, { version: SERVER_VERSION }),
   });
-  const httpServer = http.createServer(app.callback());
+  const koa = app.callback();
+  // Calls other nodes forward to this one (signed; see server/cluster/forwarding.ts) bypass Koa:
+  // they carry no user token, and their body is binary.
+  const forwarded = cluster
+    ? forwardingHandler({
+        secret: config.CLUSTER_SECRET!,
+        maxBodyBytes: Math.max(config.HTTP_BODY_LIMIT_BYTES, config.SOCKET_MAX_MESSAGE_BYTES) + 65_536,
+        serve: (call) => sessions.serveForwarded(call as SessionCall),
+        log,
+      })
+    : undefined;
+  const httpServer = http.createServer((req, res) => {
+    if (forwarded && req.url === FORWARD_PATH) forwarded(req, res);
+    else void koa(req, res);
+  });
   // Idle keep-alive connections must not hold shutdown hostage past the drain deadline.
   httpServer.keepAliveTimeout = 5_000;
-  const io = createSocketServer(httpServer, { verify, maxMessageBytes: config.SOCKET_MAX_MESSAGE_BYTES, log, metrics });
-  const detachGateway = attachSessionGateway(io.of('/sessions'), { sessions, log, updatesPerSecond: config.SOCKET_UPDATES_PER_SECOND });
+  const io = createSocketServer(httpServer, {
+    verify,
+    maxMessageBytes: config.SOCKET_MAX_MESSAGE_BYTES,
+    log,
+    metrics,
+    ...(cluster ? { adapter: cluster.adapter } : {}),
+  });
+  const sessionsNamespace = io.of('/sessions');
+  cluster?.relay.bind(sessionsNamespace);
+  const gateway = attachSessionGateway(sessionsNamespace, { sessions, log, updatesPerSecond: config.SOCKET_UPDATES_PER_SECOND });
   // The standard y-websocket endpoint (/yjs/<sessionId>) shares the HTTP server and the edit origins.
   const yjsWebSocket = attachYjsWebSocket(httpServer, {
     sessions,
@@ -104,6 +147,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     log,
     maxMessageBytes: config.SOCKET_MAX_MESSAGE_BYTES,
     updatesPerSecond: config.SOCKET_UPDATES_PER_SECOND,
+  });
+  // Broadcasts sent while the adapter was cut off from Redis are lost (pub/sub is at-most-once):
+  // this node's clients sync again.
+  cluster?.onAdapterReconnect(() => {
+    log.info('socket.io adapter reconnected to redis: live clients resync');
+    gateway.resyncAll();
+    yjsWebSocket.resyncAll();
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -113,19 +163,25 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       resolve();
     });
   });
-  const port = (httpServer.address() as AddressInfo).port;
-  log.info({ port, database: db.dialect, redis: !!redis, kafka: !!kafka }, 'server listening');
+  port = (httpServer.address() as AddressInfo).port;
+  // Joins the cluster only now: the others can reach this node from here on.
+  await cluster?.placement.start();
+  log.info({ port, database: db.dialect, cluster: !!cluster, kafka: !!kafka }, 'server listening');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       accepting = false;
       log.info('shutting down: draining');
+      // Shards first, while this node still answers forwarded calls: every session moves to another
+      // node (flushed), and this node's own clients keep being served through forwarding meanwhile.
+      await cluster?.placement.leave().catch((error: unknown) => log.warn({ err: error }, 'handoff on shutdown failed'));
       const drained = new Promise<void>((resolve) => httpServer.close(() => resolve()));
       httpServer.closeIdleConnections();
       // Socket.IO clients of every namespace are told to go (they reconnect to another node), and
       // engine.io connections in no namespace are closed: upgraded sockets would hold the drain.
-      for (const namespace of ['/', '/sessions']) io.of(namespace).disconnectSockets(true);
+      // `local`: with the Redis adapter, a plain disconnectSockets() would disconnect every node's clients.
+      for (const namespace of ['/', '/sessions']) io.of(namespace).local.disconnectSockets(true);
       io.engine.close();
       // y-websocket connections too (1001): upgraded sockets would otherwise hold httpServer.close().
       const yjsClosed = yjsWebSocket.close();
@@ -137,11 +193,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       clearTimeout(deadline);
       // Every acknowledged edit is already committed; this flushes snapshots and unloads actors.
       await abandonment.stop();
-      detachGateway();
+      gateway.detach();
       await yjsClosed;
       await sessions.stop().catch((error: unknown) => log.warn({ err: error }, 'some sessions did not passivate cleanly'));
-      // disconnect(), not quit(): it also stops reconnect attempts to a Redis that is down.
-      redis?.disconnect();
+      cluster?.close();
       await Promise.allSettled([kafka?.close(), db.close()]);
       log.info('shut down');
     })());
@@ -149,11 +204,22 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   return { url: `http://127.0.0.1:${port}`, port, db, sessions, stop };
 }
 
+/** The host other nodes reach this one by, when CLUSTER_ADVERTISE_URL does not say. */
+function advertisedHost(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? os.hostname() : host;
+}
+
 /** Opens the database and applies pending migrations; a failure names the variable to fix. */
 async function openAndMigrateDatabase(config: Config, log: Logger): Promise<Database> {
   let db: Database | undefined;
   try {
-    db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.dataDir, poolMax: config.DATABASE_POOL_MAX });
+    db = await openDatabase({
+      databaseUrl: config.DATABASE_URL,
+      dataDir: config.dataDir,
+      poolMax: config.DATABASE_POOL_MAX,
+      // A cluster node frozen mid-commit loses its transaction once its lease may have expired.
+      ...(config.REDIS_URL !== undefined ? { idleInTransactionTimeoutMs: config.CLUSTER_LEASE_TTL_MS } : {}),
+    });
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
     return db;

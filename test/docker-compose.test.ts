@@ -17,13 +17,14 @@ const SERVER_NODES = ['node1', 'node2', 'node3'] as const;
 const INFRASTRUCTURE = ['postgres', 'redis', 'kafka', 'stripe-mock'] as const;
 const LOAD_BALANCER = 'lb';
 /** What a node needs to join the cluster (besides the defaults the schema supplies). */
-const CLUSTER_VARIABLES = ['DATABASE_URL', 'REDIS_URL', 'KAFKA_BROKERS', 'JWT_SECRET', 'ENCRYPTION_KEYS', 'NODE_ID', 'DATA_DIR'];
-const SHARED_SECRETS = ['JWT_SECRET', 'ENCRYPTION_KEYS'];
+const CLUSTER_VARIABLES = ['DATABASE_URL', 'REDIS_URL', 'KAFKA_BROKERS', 'JWT_SECRET', 'CLUSTER_SECRET', 'ENCRYPTION_KEYS', 'NODE_ID', 'DATA_DIR'];
+const SHARED_SECRETS = ['JWT_SECRET', 'CLUSTER_SECRET', 'ENCRYPTION_KEYS'];
 
 /** Plausible values for the `${VAR}` substitutions compose makes from the operator's environment. */
 const OPERATOR_ENV: Record<string, string> = {
   POSTGRES_PASSWORD: 'samplepassword',
   JWT_SECRET: 'a-sample-jwt-secret-that-is-long-enough-0123456789',
+  CLUSTER_SECRET: 'a-sample-cluster-secret-that-is-long-enough-0123',
   ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
 };
 

@@ -69,7 +69,12 @@ export type SessionReply = SessionView | StepWrite | UpdateWrite | SyncState | U
 /** What the actor tells the realtime layer, only ever after the commit that makes it true. */
 export type SessionBroadcast =
   | { kind: 'updates'; sessionId: string; tenantId: string; updates: { id: number; update: Uint8Array; origin: string | undefined }[] }
-  | { kind: 'session'; sessionId: string; tenantId: string; view: SessionView };
+  | { kind: 'session'; sessionId: string; tenantId: string; view: SessionView }
+  /**
+   * A new activation (after a failover or handoff) loaded the session: live clients should sync
+   * again, in case a previous owner committed an update and died before broadcasting it.
+   */
+  | { kind: 'resync'; sessionId: string; tenantId: string };
 
 export type SessionActorDeps = {
   store: SessionStore;
@@ -127,7 +132,9 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
   static async activate(id: string, context: ActorContext<SessionMessage>, deps: SessionActorDeps): Promise<SessionActor> {
     const epoch = await deps.placement.epochFor(id);
     const loaded = await deps.store.claim(id, epoch);
-    return new SessionActor(context, deps, epoch, loaded);
+    const actor = new SessionActor(context, deps, epoch, loaded);
+    deps.publish({ kind: 'resync', sessionId: id, tenantId: loaded.record.tenantId });
+    return actor;
   }
 
   private constructor(
@@ -369,6 +376,7 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
         edits: entry.edits,
       }),
     );
+    this.#assertOwner();
     const { ids, at } = await this.#deps.store.appendUpdates(
       this.#record,
       this.#epoch,
@@ -433,6 +441,7 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
           ? [{ stepId, minutes: durationMinutes(next.steps[stepId]) ?? 0 }].filter((d) => d.minutes > 0)
           : [],
     };
+    this.#assertOwner();
     const updatedAt = await fenced(this.#deps.store.saveTransition(this.#record, this.#epoch, change, effects));
     this.#record = { ...this.#record, ...change, updatedAt, lastActivityAt: updatedAt };
     if ((effects.durations ?? []).length > 0) this.#deps.onDurationRecorded();
@@ -441,10 +450,22 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
     return view;
   }
 
+  /**
+   * Self-fencing before every write: once this node's lease on the shard may have expired, it stops
+   * writing on its own, without waiting for the database to refuse (the epoch check stays the last
+   * word). The activation is dropped; a call routed again finds the new owner.
+   */
+  #assertOwner(): void {
+    if (!this.#deps.placement.holds(this.#record.id, this.#epoch)) {
+      throw new ActorFailure(`this node no longer holds session ${this.#record.id} under epoch ${this.#epoch}`);
+    }
+  }
+
   async #compact(): Promise<void> {
     await this.#log.sync();
     if (this.#lastUpdateId <= this.#snapshotUptoId) return;
     const state = Y.encodeStateAsUpdate(this.#doc);
+    this.#assertOwner();
     await fenced(this.#deps.store.compact(this.#record, this.#epoch, state, this.#lastUpdateId));
     this.#snapshotUptoId = this.#lastUpdateId;
     this.#documentBytes = state.length;

@@ -41,9 +41,13 @@ export type Effects = { events?: EventDraft[]; audits?: AuditDraft[]; durations?
 
 /** The session's row has moved to a newer epoch: another activation owns it; this one must stop. */
 export class StaleEpochError extends Error {
-  constructor(sessionId: string, epoch: number) {
+  /** The row's epoch, when known; otherwise at least one above ours. */
+  readonly currentEpoch: number;
+
+  constructor(sessionId: string, epoch: number, currentEpoch?: number) {
     super(`session ${sessionId} is owned under a newer epoch than ${epoch}`);
     this.name = 'StaleEpochError';
+    this.currentEpoch = currentEpoch ?? epoch + 1;
   }
 }
 
@@ -124,9 +128,9 @@ export class SessionStore {
     return this.#db.em().transactional(async (em) => {
       const claimed = await em.nativeUpdate(OnboardingSession, { id, ownerEpoch: { $lte: epoch } }, { ownerEpoch: epoch });
       if (claimed !== 1) {
-        const exists = await em.count(OnboardingSession, { id });
-        if (exists === 0) throw new Error(`session ${id} does not exist`);
-        throw new StaleEpochError(id, epoch);
+        const current = await em.findOne(OnboardingSession, { id }, { fields: ['ownerEpoch'] });
+        if (!current) throw new Error(`session ${id} does not exist`);
+        throw new StaleEpochError(id, epoch, current.ownerEpoch);
       }
       const row = await em.findOneOrFail(OnboardingSession, { id });
       const snapshot = await em.findOne(SessionSnapshot, { sessionId: id });

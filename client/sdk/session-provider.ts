@@ -44,6 +44,12 @@ export type SessionProviderOptions = {
 
 const REMOTE = Symbol('onboarding-server');
 
+/** Errors that mean "not now" rather than "no": the request is sent again after a pause. */
+const RETRYABLE_CODES = new Set(['SERVICE_UNAVAILABLE']);
+const isRetryable = (reply: Reply) => !reply.ok && RETRYABLE_CODES.has(reply.error?.code ?? '');
+/** Jittered exponential pause: 100 ms doubling up to 2 s. */
+const retryPause = (attempt: number) => new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000) * (0.5 + Math.random() / 2)));
+
 function frame(type: number, payload: Uint8Array): Uint8Array {
   const encoder = encoding.createEncoder();
   encoding.writeVarUint(encoder, type);
@@ -110,6 +116,10 @@ export class SessionProvider {
       const { type, payload } = readFrame(bytes);
       if (type === messageYjsUpdate || type === messageYjsSyncStep2) Y.applyUpdate(this.doc, payload, REMOTE);
     });
+    // The server may have lost broadcasts (a node failed over, Redis came back): sync again.
+    this.socket.on('resync', (sessionId: string) => {
+      if (sessionId === this.sessionId && this.synced) void this.#syncStep1().catch(() => {});
+    });
     this.socket.on('session', (sessionId: string, view: SessionView) => sessionId === this.sessionId && this.#emit('session', view));
     this.socket.on('presence', (sessionId: string, summary: PresenceSummary) => sessionId === this.sessionId && this.#emit('presence', summary));
     this.socket.on('awareness', (sessionId: string, bytes: unknown) => {
@@ -175,28 +185,48 @@ export class SessionProvider {
 
   async #onConnect(): Promise<void> {
     this.#emit('status', 'connected');
-    const joined = (await this.socket.emitWithAck('join', this.sessionId)) as Reply;
-    if (!joined.ok) {
-      this.#emit('refused', joined.error!);
+    // While the session moves between nodes the server answers SERVICE_UNAVAILABLE: try again.
+    for (let attempt = 0; this.socket.connected; attempt += 1) {
+      try {
+        const joined = (await this.socket.timeout(10_000).emitWithAck('join', this.sessionId)) as Reply;
+        if (!joined.ok) {
+          if (isRetryable(joined)) {
+            await retryPause(attempt);
+            continue;
+          }
+          this.#emit('refused', joined.error!);
+          return;
+        }
+        this.readOnly = joined.readOnly === true;
+        if (joined.view) this.#emit('session', joined.view);
+        await this.#syncStep1();
+      } catch {
+        await retryPause(attempt); // no answer in time, or the step 1 failed: join again
+        continue;
+      }
+      this.synced = true;
+      this.#emit('synced');
+      // What the server lacks is exactly what is unacknowledged: resend it, oldest first.
+      await this.#flush();
       return;
     }
-    this.readOnly = joined.readOnly === true;
-    if (joined.view) this.#emit('session', joined.view);
-    const reply = (await this.socket.emitWithAck('sync', this.sessionId, frame(messageYjsSyncStep1, Y.encodeStateVector(this.doc)))) as Reply;
+  }
+
+  /** Sync step 1: the server answers with what this document lacks (applied) and its state vector. */
+  async #syncStep1(): Promise<void> {
+    const reply = (await this.socket.timeout(10_000).emitWithAck('sync', this.sessionId, frame(messageYjsSyncStep1, Y.encodeStateVector(this.doc)))) as Reply;
+    if (!reply.ok) throw new Error(reply.error?.message ?? 'sync refused');
     for (const raw of reply.frames ?? []) {
       const { type, payload } = readFrame(raw);
       if (type === messageYjsSyncStep2) Y.applyUpdate(this.doc, payload, REMOTE);
     }
-    this.synced = true;
-    this.#emit('synced');
-    // What the server lacks is exactly what is unacknowledged: resend it, oldest first.
-    await this.#flush();
   }
 
   /** Sends unacknowledged updates one batch at a time, while connected and synced. */
   async #flush(): Promise<void> {
     if (this.#inFlight || !this.synced || this.#unacked.length === 0) return;
     this.#inFlight = true;
+    let failures = 0;
     try {
       while (this.synced && this.#unacked.length > 0) {
         const batch = this.#unacked.length;
@@ -207,10 +237,13 @@ export class SessionProvider {
         } catch {
           return; // no answer: keep the queue; the next connection resends it
         }
-        if (!reply.ok && reply.error?.code === 'RATE_LIMITED') {
-          await new Promise((resolve) => setTimeout(resolve, 250));
+        // Throttled, or not saved (the session is moving between nodes, the database is down):
+        // keep the edits queued and send them again.
+        if (!reply.ok && (reply.error?.code === 'RATE_LIMITED' || isRetryable(reply))) {
+          await retryPause(failures++);
           continue;
         }
+        failures = 0;
         this.#unacked.splice(0, batch);
         if (!reply.ok) this.#emit('refused', reply.error!);
         if (this.#unacked.length === 0) this.#emit('saved');

@@ -6,6 +6,7 @@ import type { MikroORM as BaseOrm } from '@mikro-orm/core';
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM as LibSqlOrm } from '@mikro-orm/libsql';
 import { MikroORM as PostgresOrm } from '@mikro-orm/postgresql';
+import pg from 'pg';
 import type { EntityManager } from '@mikro-orm/sql';
 import { entities } from './entities.ts';
 import { migrations } from './migrations/index.ts';
@@ -15,6 +16,8 @@ export type Database = {
   /** A fresh, request-scoped EntityManager (never share one across concurrent work). */
   em(): EntityManager;
   dialect: 'postgresql' | 'sqlite';
+  /** The PostgreSQL URL (undefined on SQLite). */
+  url: string | undefined;
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -25,6 +28,11 @@ export type DatabaseOptions = {
   databaseUrl?: string | undefined;
   dataDir: string;
   poolMax?: number;
+  /**
+   * PostgreSQL: the server aborts a transaction whose client went silent this long (a node frozen
+   * mid-commit must not hold a session's row lock, and with it the next owner's activation).
+   */
+  idleInTransactionTimeoutMs?: number;
 };
 
 export function sqliteFile(dataDir: string): string {
@@ -47,6 +55,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       ...common,
       clientUrl: options.databaseUrl,
       pool: { min: 0, max: options.poolMax ?? 10 },
+      ...(options.idleInTransactionTimeoutMs !== undefined
+        ? { driverOptions: { idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs } }
+        : {}),
     });
   } else {
     dialect = 'sqlite';
@@ -65,6 +76,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     orm,
     em,
     dialect,
+    url: options.databaseUrl,
     async ping() {
       await em().getConnection().execute('select 1');
     },
@@ -74,8 +86,22 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   };
 }
 
-/** Applies every pending migration; returns the names applied. */
+/** Any fixed number: the PostgreSQL advisory lock nodes take to migrate one at a time. */
+const MIGRATION_LOCK = 7_311_004;
+
+/**
+ * Applies every pending migration; returns the names applied. On PostgreSQL several nodes starting
+ * together take turns under an advisory lock (held by a connection of its own), so the second one
+ * finds nothing left to do instead of racing the first.
+ */
 export async function migrate(db: Database): Promise<string[]> {
-  const applied = await db.orm.migrator.up();
-  return applied.map((m) => m.name);
+  if (db.url === undefined) return (await db.orm.migrator.up()).map((m) => m.name);
+  const lock = new pg.Client({ connectionString: db.url });
+  await lock.connect();
+  try {
+    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    return (await db.orm.migrator.up()).map((m) => m.name);
+  } finally {
+    await lock.end();
+  }
 }

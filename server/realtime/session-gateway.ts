@@ -81,15 +81,31 @@ export type SessionGatewayOptions = {
   updatesPerSecond: number;
 };
 
-export function attachSessionGateway(namespace: Namespace, options: SessionGatewayOptions): () => void {
+/** Per connection: the sessions it joined, and where its user is in each (readable from any node). */
+type GatewaySocketData = SocketData & { sessions?: Record<string, PresencePosition> };
+type PresencePosition = z.infer<typeof presencePositionSchema>;
+
+export type SessionGateway = {
+  /** Tells every client of this node to sync each joined session again (after lost broadcasts). */
+  resyncAll(): void;
+  detach(): void;
+};
+
+export function attachSessionGateway(namespace: Namespace, options: SessionGatewayOptions): SessionGateway {
   const { sessions, log } = options;
   // rate-limiter-flexible: a token bucket per connection, in memory (each connection lives on one node).
   const editBudget = new RateLimiterMemory({ points: options.updatesPerSecond, duration: 1 });
-  // Committed changes reach the session's room; the author's own connection already has its update.
-  const unsubscribe = sessions.onBroadcast((broadcast: SessionBroadcast) => {
+  // Committed changes reach the session's room on every node (the Redis adapter in a cluster): only
+  // the owner's gateway emits them. The author's own connection already has its update.
+  const unsubscribe = sessions.onBroadcast((broadcast: SessionBroadcast, source) => {
+    if (source === 'remote') return;
     const room = namespace.to(roomOf(broadcast.sessionId));
     if (broadcast.kind === 'session') {
       room.emit('session', broadcast.sessionId, broadcast.view);
+      return;
+    }
+    if (broadcast.kind === 'resync') {
+      room.emit('resync', broadcast.sessionId);
       return;
     }
     for (const { id, update, origin } of broadcast.updates) {
@@ -97,18 +113,32 @@ export function attachSessionGateway(namespace: Namespace, options: SessionGatew
     }
   });
 
-  // Who is in each session and where: identity from the verified token, position from `presence`.
-  const presence = new Map<string, Map<string, PresenceEntry>>();
+  // Who is in each session and where: identity from the verified token, position from `presence`,
+  // both in socket.data, so the summary covers the connections of every node (fetchSockets goes
+  // through the adapter). One summary at a time per session, so an older one never lands last.
+  const presenceQueue = new Map<string, Promise<void>>();
   const publishPresence = (sessionId: string) => {
-    const entries = [...(presence.get(sessionId)?.values() ?? [])];
-    namespace.to(roomOf(sessionId)).emit('presence', sessionId, summarize(entries));
+    const next = (presenceQueue.get(sessionId) ?? Promise.resolve()).then(async () => {
+      try {
+        const sockets = await namespace.in(roomOf(sessionId)).fetchSockets();
+        const entries = sockets.flatMap((remote): PresenceEntry[] => {
+          const data = remote.data as GatewaySocketData;
+          const position = data.sessions?.[sessionId];
+          return position ? [{ userId: data.principal.userId, role: data.principal.role, ...position }] : [];
+        });
+        namespace.to(roomOf(sessionId)).emit('presence', sessionId, summarize(entries));
+      } catch (error) {
+        log.debug({ err: error, sessionId }, 'presence summary skipped (a node did not answer)');
+      }
+    });
+    presenceQueue.set(sessionId, next);
+    void next.then(() => presenceQueue.get(sessionId) === next && presenceQueue.delete(sessionId));
   };
-  const setPresence = (sessionId: string, socketId: string, entry: PresenceEntry | undefined) => {
-    const inSession = presence.get(sessionId) ?? new Map<string, PresenceEntry>();
-    if (entry) inSession.set(socketId, entry);
-    else inSession.delete(socketId);
-    if (inSession.size > 0) presence.set(sessionId, inSession);
-    else presence.delete(sessionId);
+  const setPresence = (socket: Socket, sessionId: string, position: PresencePosition | undefined) => {
+    const data = socket.data as GatewaySocketData;
+    data.sessions ??= {};
+    if (position) data.sessions[sessionId] = position;
+    else delete data.sessions[sessionId];
     publishPresence(sessionId);
   };
 
@@ -142,26 +172,27 @@ export function attachSessionGateway(namespace: Namespace, options: SessionGatew
       joined.add(sessionId);
       await socket.join(roomOf(sessionId));
       ack({ ok: true, sessionId, readOnly: !EDITORS.includes(principal.role), view });
-      setPresence(sessionId, socket.id, { userId: principal.userId, role: principal.role });
+      setPresence(socket, sessionId, {});
     });
 
     handle('leave', async (sessionId, _payload, ack) => {
       joined.delete(sessionId);
       await socket.leave(roomOf(sessionId));
       ack({ ok: true });
-      setPresence(sessionId, socket.id, undefined);
+      setPresence(socket, sessionId, undefined);
     });
 
     // Where this connection's user is: the step (and field) on screen. Ephemeral, never stored.
     handle('presence', async (sessionId, [position], ack) => {
       const parsed = presencePositionSchema.safeParse(position ?? {});
       if (!parsed.success) throw new AppError('VALIDATION_FAILED', 'presence is { stepId?, field? }', { issues: fieldIssues(parsed.error.issues) });
-      setPresence(sessionId, socket.id, { userId: principal.userId, role: principal.role, ...parsed.data });
+      setPresence(socket, sessionId, parsed.data);
       ack({ ok: true });
     });
 
+    // The socket has left its rooms by now: the summaries no longer count it.
     socket.on('disconnect', () => {
-      for (const sessionId of joined) setPresence(sessionId, socket.id, undefined);
+      for (const sessionId of joined) publishPresence(sessionId);
     });
 
     // A y-protocols sync message. Step 1 (the client's state vector) is answered, in the ack, with
@@ -207,5 +238,12 @@ export function attachSessionGateway(namespace: Namespace, options: SessionGatew
     });
   });
 
-  return unsubscribe;
+  return {
+    resyncAll: () => {
+      for (const socket of namespace.sockets.values()) {
+        for (const sessionId of Object.keys((socket.data as GatewaySocketData).sessions ?? {})) socket.emit('resync', sessionId);
+      }
+    },
+    detach: unsubscribe,
+  };
 }

@@ -1,7 +1,7 @@
 // Socket.IO on the same HTTP server as Koa. Every connection is authenticated in the handshake
 // (`auth: { token }`); the namespaces that carry sessions and health streams build on this.
 import type http from 'node:http';
-import { Server, type Socket } from 'socket.io';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { Principal } from '../../shared/auth.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { TokenVerifier } from '../auth/tokens.ts';
@@ -15,6 +15,8 @@ export type SocketServerOptions = {
   maxMessageBytes: number;
   log: Logger;
   metrics: Metrics;
+  /** Cluster mode: the Redis adapter, so rooms span every node. */
+  adapter?: ServerOptions['adapter'];
 };
 
 export function createSocketServer(httpServer: http.Server, options: SocketServerOptions) {
@@ -26,6 +28,7 @@ export function createSocketServer(httpServer: http.Server, options: SocketServe
     serveClient: false,
     // Another WebSocket server (the y-websocket endpoint) shares the HTTP server.
     destroyUpgrade: false,
+    ...(options.adapter ? { adapter: options.adapter } : {}),
   });
 
   const authenticate = async (socket: Socket, next: (error?: Error) => void) => {

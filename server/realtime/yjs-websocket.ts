@@ -76,7 +76,11 @@ export type YjsWebSocketOptions = {
   closeGraceMs?: number;
 };
 
-export type YjsWebSocket = { close(): Promise<void> };
+export type YjsWebSocket = {
+  close(): Promise<void>;
+  /** Sends every connection the committed document again (after broadcasts may have been lost). */
+  resyncAll(): void;
+};
 
 type Connection = {
   ws: WebSocket;
@@ -251,8 +255,28 @@ export function attachYjsWebSocket(httpServer: http.Server, options: YjsWebSocke
     ws.close(code, closeReason(reason));
   };
 
-  // Committed updates reach every y-websocket connection of the session but their author's.
+  /**
+   * Sends the whole committed document (step 2) and the server's state vector (step 1, so the client
+   * answers with what the server lacks): the y-websocket client never sends its own step 1 again on
+   * a live connection, so this is how it catches up on broadcasts it may have missed.
+   */
+  const resync = (sessionId: string) => {
+    const room = rooms.get(sessionId);
+    const [first] = room?.connections ?? [];
+    if (!room || !first) return;
+    sessions.syncState(first.caller.principal.tenantId, sessionId, EMPTY_STATE_VECTOR).then(
+      ({ missing, stateVector }) => {
+        const frames = [syncMessage(messageYjsSyncStep2, missing), syncMessage(messageYjsSyncStep1, stateVector)];
+        for (const connection of room.connections) frames.forEach((bytes) => send(connection, bytes));
+      },
+      (error: unknown) => log.debug({ sessionId, err: error }, 'y-websocket resync failed'),
+    );
+  };
+
+  // Committed updates reach every y-websocket connection of the session but their author's, from
+  // this node's actors and (in a cluster) from the other nodes' through the relay.
   const unsubscribe = sessions.onBroadcast((broadcast: SessionBroadcast) => {
+    if (broadcast.kind === 'resync') resync(broadcast.sessionId);
     if (broadcast.kind !== 'updates') return;
     const room = rooms.get(broadcast.sessionId);
     if (!room) return;
@@ -536,5 +560,5 @@ export function attachYjsWebSocket(httpServer: http.Server, options: YjsWebSocke
       rooms.clear();
     })());
 
-  return { close };
+  return { close, resyncAll: () => [...rooms.keys()].forEach(resync) };
 }

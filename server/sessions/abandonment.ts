@@ -10,6 +10,8 @@ export function startAbandonmentSweeper(options: {
   sessions: SessionService;
   abandonAfterMs: number;
   log: Logger;
+  /** Cluster mode: only sessions this node serves (each session is swept by its owner alone). */
+  serves?: (sessionId: string) => boolean;
 }): { sweep(): Promise<number>; stop(): Promise<void> } {
   let running: Promise<number> | undefined;
   const sweep = () =>
@@ -18,6 +20,7 @@ export function startAbandonmentSweeper(options: {
       let abandoned = 0;
       try {
         for (const session of await options.store.inactiveSince(cutoff)) {
+          if (options.serves && !options.serves(session.id)) continue;
           await options.sessions.abandonIfInactive(session, cutoff);
           abandoned += 1;
         }

@@ -1,9 +1,11 @@
-// The OnboardingService of the seed specification: what the REST routes (and, later, the realtime
-// gateway) call. It scopes every call to the caller's tenant, validates input, and talks to the
-// session actors through the actor host; it holds no session state of its own.
+// The OnboardingService of the seed specification: what the REST routes and the realtime gateways
+// call. It scopes every call to the caller's tenant, validates input, and routes each call to the
+// session's actor: on this node through the actor host, or to the owning node through the
+// forwarding client (cluster mode). It holds no session state of its own.
 import crypto from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ActorFailure, ActorHost } from '../../actors/runtime.ts';
-import type { Placement } from '../../actors/placement.ts';
+import { NotOwner, type Location, type Placement } from '../../actors/placement.ts';
 import { sessionEvent } from '../../actors/session/events.ts';
 import {
   RefusedAfterApply,
@@ -17,7 +19,7 @@ import {
   type SyncState,
   type UpdateWrite,
 } from '../../actors/session/session-actor.ts';
-import type { SessionStore } from '../../actors/session/session-store.ts';
+import { StaleEpochError, type SessionStore } from '../../actors/session/session-store.ts';
 import { AppError } from '../../shared/errors.ts';
 import { initialMachineState } from '../../shared/step-machine.ts';
 import type { StepId } from '../../shared/steps.ts';
@@ -38,23 +40,59 @@ export type SessionServiceOptions = {
   minDurationSamples: number;
   /** Untrusted live updates must decode within this time (in a worker) to be applied. */
   updateDecodeTimeoutMs: number;
+  /** Cluster mode: sends calls to the owning node. */
+  remote?: RemoteSessions;
+  /** Cluster mode: carries this node's broadcasts to the other nodes' listeners, and theirs here. */
+  relay?: BroadcastRelay;
 };
+
+/** Forwards a call to the node that owns the session (server/cluster/forwarding.ts). */
+export type RemoteSessions = { call(location: Location & { kind: 'remote' }, call: SessionCall, timeoutMs: number): Promise<unknown> };
+
+export type BroadcastRelay = { publish(broadcast: SessionBroadcast): void; subscribe(listener: (broadcast: SessionBroadcast) => void): void };
+
+/** Where a broadcast comes from: this node's actor, or another node's (through the relay). */
+export type BroadcastSource = 'local' | 'remote';
+
+type TransitionMessage = Extract<SessionMessage, { caller: Caller; type: 'completeStep' | 'skipStep' | 'pause' | 'resume' | 'completeOnboarding' }>;
+
+/** One call to a session, as routed to its owner (and serialized when forwarded). */
+export type SessionCall =
+  | { op: 'get'; tenantId: string; sessionId: string }
+  | { op: 'updateStep'; caller: Caller; sessionId: string; stepId: StepId; patch: Record<string, unknown> }
+  | { op: 'transition'; caller: Caller; sessionId: string; message: TransitionMessage }
+  | { op: 'abandonIfInactive'; tenantId: string; sessionId: string; inactiveBefore: Date }
+  | { op: 'encodeState'; tenantId: string; sessionId: string; stateVector?: Uint8Array }
+  | { op: 'applyUpdate'; caller: Caller; sessionId: string; update: Uint8Array; origin: string }
+  | { op: 'syncState'; tenantId: string; sessionId: string; stateVector: Uint8Array };
 
 export type StepWriteResult = { stepId: StepId; data: Record<string, unknown>; updateId: number };
 
 const NOT_FOUND = () => new AppError('ONBOARDING_SESSION_NOT_FOUND', 'no such onboarding session');
 const DURATIONS_TTL_MS = 60_000;
+/**
+ * How long a call keeps looking for the session's owner while it moves (failover takes up to a lease
+ * TTL) before answering SERVICE_UNAVAILABLE; below the SDK's 10 s ack timeout.
+ */
+const ROUTE_DEADLINE_MS = 8_000;
+const backoffMs = (attempt: number) => Math.min(25 * 2 ** attempt, 500) * (0.5 + Math.random() / 2);
 
 export class SessionService {
   readonly #store: SessionStore;
   readonly #host: ActorHost<SessionMessage, SessionReply, SessionActor>;
   #durations: { at: number; value: Promise<Partial<Record<StepId, number>>> } | undefined;
   readonly #minDurationSamples: number;
-  readonly #listeners = new Set<(broadcast: SessionBroadcast) => void>();
+  readonly #listeners = new Set<(broadcast: SessionBroadcast, source: BroadcastSource) => void>();
   readonly #guard: UpdateGuard;
+  readonly #placement: Placement;
+  readonly #remote: RemoteSessions | undefined;
+  readonly #metrics: Metrics;
 
   constructor(options: SessionServiceOptions) {
     this.#store = options.store;
+    this.#placement = options.placement;
+    this.#remote = options.remote;
+    this.#metrics = options.metrics;
     this.#minDurationSamples = options.minDurationSamples;
     this.#guard = new UpdateGuard({ timeoutMs: options.updateDecodeTimeoutMs, maxHeapMb: 64 });
     const deps = {
@@ -68,9 +106,13 @@ export class SessionService {
       // Other nodes' completions reach this cache within its TTL; this node's at once.
       onDurationRecorded: () => (this.#durations = undefined),
       publish: (broadcast: SessionBroadcast) => {
-        for (const listener of this.#listeners) listener(broadcast);
+        for (const listener of this.#listeners) listener(broadcast, 'local');
+        options.relay?.publish(broadcast);
       },
     };
+    options.relay?.subscribe((broadcast) => {
+      for (const listener of this.#listeners) listener(broadcast, 'remote');
+    });
     this.#host = new ActorHost({
       idleMs: options.idleMs,
       activate: (id, context) => SessionActor.activate(id, context, deps),
@@ -79,6 +121,12 @@ export class SessionService {
         options.metrics.sessionActorsActive.set(this.#host.size);
         if (event === 'failed') options.log.warn({ sessionId: id, err: error }, 'session actor dropped');
       },
+    });
+    // Shards this node gives up: flush their actors (handoff) or drop them unflushed (fenced).
+    options.placement.onRelease(async ({ covers, flush }) => {
+      const ids = this.#host.activeIds().filter(covers);
+      if (flush) await Promise.allSettled(ids.map((id) => this.#host.passivate(id)));
+      else ids.forEach((id) => this.#host.drop(id));
     });
   }
 
@@ -95,61 +143,65 @@ export class SessionService {
         { actorId: userId, actorRole: role, action: 'session.start', target: id, after: { status: 'active' }, requestId: caller.requestId, ip: caller.ip },
       ],
     });
-    return { view: (await this.#ask(tenantId, live.id, { type: 'get' })) as SessionView, created };
+    return { view: await this.get(tenantId, live.id), created };
   }
 
   async current(tenantId: string): Promise<SessionView> {
     const live = await this.#store.findLive(tenantId);
     if (!live) throw NOT_FOUND();
-    return (await this.#ask(tenantId, live.id, { type: 'get' })) as SessionView;
+    return this.get(tenantId, live.id);
   }
 
-  async get(tenantId: string, sessionId: string): Promise<SessionView> {
-    return (await this.#ask(tenantId, sessionId, { type: 'get' })) as SessionView;
+  get(tenantId: string, sessionId: string): Promise<SessionView> {
+    return this.#route({ op: 'get', tenantId, sessionId }) as Promise<SessionView>;
   }
 
   /**
    * Applies a JSON merge patch to one step as a Yjs transaction (the actor validates the merged
    * result against the step's schema and refuses secrets) and returns once the edit is durable.
    */
-  async updateStep(caller: Caller, sessionId: string, stepId: StepId, patch: Record<string, unknown>): Promise<StepWriteResult> {
-    const write = (await this.#ask(caller.principal.tenantId, sessionId, { type: 'updateStep', stepId, patch, caller })) as StepWrite;
-    return { stepId, data: write.data, updateId: await this.#committed(write) };
+  updateStep(caller: Caller, sessionId: string, stepId: StepId, patch: Record<string, unknown>): Promise<StepWriteResult> {
+    return this.#route({ op: 'updateStep', caller, sessionId, stepId, patch }) as Promise<StepWriteResult>;
   }
 
-  transition(caller: Caller, sessionId: string, message: Extract<SessionMessage, { caller: Caller; type: 'completeStep' | 'skipStep' | 'pause' | 'resume' | 'completeOnboarding' }>): Promise<SessionView> {
-    return this.#ask(caller.principal.tenantId, sessionId, message) as Promise<SessionView>;
+  transition(caller: Caller, sessionId: string, message: TransitionMessage): Promise<SessionView> {
+    return this.#route({ op: 'transition', caller, sessionId, message }) as Promise<SessionView>;
   }
 
   /** Abandons the session if it saw no activity since `inactiveBefore` (the abandonment sweeper). */
   async abandonIfInactive(session: { id: string; tenantId: string }, inactiveBefore: Date): Promise<void> {
-    await this.#ask(session.tenantId, session.id, { type: 'abandonIfInactive', inactiveBefore });
+    await this.#route({ op: 'abandonIfInactive', tenantId: session.tenantId, sessionId: session.id, inactiveBefore });
   }
 
   /** The committed Yjs document of a session, encoded as one update. */
-  async encodeState(tenantId: string, sessionId: string, stateVector?: Uint8Array): Promise<Uint8Array> {
-    return (await this.#ask(tenantId, sessionId, { type: 'encodeState', ...(stateVector ? { stateVector } : {}) })) as Uint8Array;
+  encodeState(tenantId: string, sessionId: string, stateVector?: Uint8Array): Promise<Uint8Array> {
+    return this.#route({ op: 'encodeState', tenantId, sessionId, ...(stateVector ? { stateVector } : {}) }) as Promise<Uint8Array>;
   }
 
-  /** Subscribes to committed changes of every session on this node (the realtime gateway). */
-  onBroadcast(listener: (broadcast: SessionBroadcast) => void): () => void {
+  /** Subscribes to committed changes of every session (the realtime gateways). */
+  onBroadcast(listener: (broadcast: SessionBroadcast, source: BroadcastSource) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
   /**
    * Applies a live editor's Yjs update; resolves with its log id once it is durable (a duplicate
-   * resolves at once with the current position, without growing the log).
+   * resolves at once with the current position, without growing the log). The update is decoded in
+   * a worker first, on the node the client is connected to, so nothing malformed reaches an actor.
    */
   async applyUpdate(caller: Caller, sessionId: string, update: Uint8Array, origin: string): Promise<number> {
     await this.#guard.check(update);
-    const write = (await this.#ask(caller.principal.tenantId, sessionId, { type: 'applyUpdate', update, caller, origin })) as UpdateWrite;
-    return this.#committed(write);
+    return this.#route({ op: 'applyUpdate', caller, sessionId, update, origin }) as Promise<number>;
   }
 
   /** Answers a client's sync step 1: what its state vector lacks, and the session's state vector. */
-  async syncState(tenantId: string, sessionId: string, stateVector: Uint8Array): Promise<SyncState> {
-    return (await this.#ask(tenantId, sessionId, { type: 'syncState', stateVector })) as SyncState;
+  syncState(tenantId: string, sessionId: string, stateVector: Uint8Array): Promise<SyncState> {
+    return this.#route({ op: 'syncState', tenantId, sessionId, stateVector }) as Promise<SyncState>;
+  }
+
+  /** A call another node forwarded here because this node owns the session (or should). */
+  serveForwarded(call: SessionCall): Promise<unknown> {
+    return this.#route(call, true);
   }
 
   /** Passivates one session's actor (flush, compact, unload). */
@@ -167,28 +219,94 @@ export class SessionService {
     await this.#host.stop();
   }
 
-  async #ask(tenantId: string, sessionId: string, message: SessionMessage): Promise<SessionReply> {
-    // Do not activate what the caller may not see (or what does not exist).
-    if (!this.#host.isActive(sessionId) && !(await this.#store.find(tenantId, sessionId))) throw NOT_FOUND();
-    for (let attempt = 1; ; attempt += 1) {
+  /**
+   * Runs `call` where the session lives: here, or on its owner. While the session moves between
+   * nodes (handoff, failover) the call retries with backoff until the deadline; a forwarded call is
+   * never forwarded again — its sender re-locates instead.
+   */
+  async #route(call: SessionCall, forwarded = false): Promise<unknown> {
+    const deadline = performance.now() + ROUTE_DEADLINE_MS;
+    for (let attempt = 0; ; attempt += 1) {
       try {
-        return await this.#host.ask(sessionId, { ...message, tenantId });
+        const location = await this.#placement.locate(call.sessionId);
+        if (location.kind === 'local') return await this.#execute(call);
+        if (forwarded || !this.#remote) throw new NotOwner(`${call.sessionId} is owned by ${location.nodeId}`);
+        this.#metrics.clusterRoutedCalls.inc({ op: call.op });
+        return await this.#remote.call(location, call, Math.max(250, deadline - performance.now()));
       } catch (error) {
-        if (error instanceof RefusedAfterApply) throw error.appError;
-        // The activation was dropped (its state could not be trusted): a fresh one reloads it.
-        if (error instanceof ActorFailure && attempt === 1) continue;
-        if (error instanceof ActorFailure) throw new AppError('SERVICE_UNAVAILABLE', 'the session is moving; retry', { retryable: true });
-        throw error;
+        if (!(error instanceof NotOwner) || forwarded) throw error;
+        this.#placement.forget(call.sessionId);
+        const pause = backoffMs(attempt);
+        if (performance.now() + pause > deadline) {
+          throw new AppError('SERVICE_UNAVAILABLE', 'the session is moving between nodes; retry', { retryable: true });
+        }
+        this.#metrics.clusterWrongOwnerRetries.inc();
+        await sleep(pause);
       }
     }
   }
 
-  async #committed(write: StepWrite | UpdateWrite): Promise<number> {
+  /** Runs `call` on this node's actor. */
+  async #execute(call: SessionCall): Promise<unknown> {
+    switch (call.op) {
+      case 'get':
+        return this.#ask(call.tenantId, call.sessionId, { type: 'get' });
+      case 'updateStep': {
+        const { caller, sessionId, stepId, patch } = call;
+        const write = (await this.#ask(caller.principal.tenantId, sessionId, { type: 'updateStep', stepId, patch, caller })) as StepWrite;
+        return { stepId, data: write.data, updateId: await this.#committed(sessionId, write) } satisfies StepWriteResult;
+      }
+      case 'transition':
+        return this.#ask(call.caller.principal.tenantId, call.sessionId, call.message);
+      case 'abandonIfInactive':
+        await this.#ask(call.tenantId, call.sessionId, { type: 'abandonIfInactive', inactiveBefore: call.inactiveBefore });
+        return undefined;
+      case 'encodeState':
+        return this.#ask(call.tenantId, call.sessionId, { type: 'encodeState', ...(call.stateVector ? { stateVector: call.stateVector } : {}) });
+      case 'applyUpdate': {
+        const { caller, sessionId, update, origin } = call;
+        const write = (await this.#ask(caller.principal.tenantId, sessionId, { type: 'applyUpdate', update, caller, origin })) as UpdateWrite;
+        return this.#committed(sessionId, write);
+      }
+      case 'syncState':
+        return this.#ask(call.tenantId, call.sessionId, { type: 'syncState', stateVector: call.stateVector });
+    }
+  }
+
+  async #ask(tenantId: string, sessionId: string, message: SessionMessage): Promise<SessionReply> {
+    // Do not activate what the caller may not see (or what does not exist).
+    if (!this.#host.isActive(sessionId) && !(await this.#store.find(tenantId, sessionId))) throw NOT_FOUND();
+    try {
+      return await this.#host.ask(sessionId, { ...message, tenantId });
+    } catch (error) {
+      if (error instanceof RefusedAfterApply) throw error.appError;
+      throw this.#asNotOwner(sessionId, error) ?? error;
+    }
+  }
+
+  /**
+   * Errors that mean "this node cannot serve the session right now" become NotOwner, so the call is
+   * routed again: the shard moved, the row carries a newer epoch, or the activation was dropped (a
+   * fresh one reloads from the database).
+   */
+  #asNotOwner(sessionId: string, error: unknown): NotOwner | undefined {
+    if (error instanceof NotOwner) return error;
+    const stale = error instanceof StaleEpochError ? error : error instanceof ActorFailure && error.cause instanceof StaleEpochError ? error.cause : undefined;
+    if (stale) {
+      this.#placement.superseded(sessionId, stale.currentEpoch);
+      return new NotOwner(stale.message);
+    }
+    if (error instanceof ActorFailure) return new NotOwner(error.message);
+    return undefined;
+  }
+
+  async #committed(sessionId: string, write: StepWrite | UpdateWrite): Promise<number> {
     try {
       return await write.committed;
-    } catch {
-      // The commit failed (database down, or a newer owner): the edit is not durable and not acked.
-      throw new AppError('SERVICE_UNAVAILABLE', 'the edit could not be saved; retry', { retryable: true });
+    } catch (error) {
+      // Not durable, not acked. A newer owner: route the edit again (applying it twice is harmless).
+      // Anything else (the database is down): the client retries.
+      throw this.#asNotOwner(sessionId, error) ?? new AppError('SERVICE_UNAVAILABLE', 'the edit could not be saved; retry', { retryable: true });
     }
   }
 

@@ -1,9 +1,11 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../server/config.ts';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
+export const TEST_CLUSTER_SECRET = 'test-cluster-secret-that-is-long-enough-0123';
 
 export function tempDir(prefix = 'glavito-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -17,6 +19,9 @@ export function testConfig(env: Record<string, string> = {}): Config {
     LOG_LEVEL: 'silent',
     DATA_DIR: tempDir(),
     JWT_SECRET: TEST_JWT_SECRET,
+    // Used only with REDIS_URL; the prefix keeps each test's cluster state apart on the shared Redis.
+    CLUSTER_SECRET: TEST_CLUSTER_SECRET,
+    REDIS_KEY_PREFIX: `t-${crypto.randomBytes(6).toString('hex')}:`,
     ...env,
   });
 }
