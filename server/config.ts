@@ -116,6 +116,10 @@ export const configSchema = z
         message: 'required (or JWT_JWKS_URL) when REDIS_URL is set: every node must share the token key',
       });
     }
+    // Every node of a cluster must see the same sessions: one shared PostgreSQL, not a file each.
+    if (env.REDIS_URL !== undefined && env.DATABASE_URL === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'required when REDIS_URL is set: the nodes of a cluster share one PostgreSQL database' });
+    }
     // Nodes forward session calls to each other; the endpoint only accepts calls signed with this.
     if (env.REDIS_URL !== undefined && env.CLUSTER_SECRET === undefined) {
       ctx.addIssue({

@@ -55,6 +55,14 @@ describe('configuration', () => {
     expect(problemsOf({ JWT_SECRET: 'short' })).toHaveProperty('JWT_SECRET');
   });
 
+  it('requires what a cluster node needs besides REDIS_URL: a shared database and a cluster secret', () => {
+    const cluster = { REDIS_URL: 'redis://r:6379', JWT_SECRET: 'x'.repeat(32) };
+    expect(Object.keys(problemsOf(cluster)).sort()).toEqual(['CLUSTER_SECRET', 'DATABASE_URL']);
+    expect(problemsOf({ ...cluster, DATABASE_URL: 'postgres://u@db/x', CLUSTER_SECRET: 'short' })).toHaveProperty('CLUSTER_SECRET');
+    expect(() => loadConfig({ ...cluster, DATABASE_URL: 'postgres://u@db/x', CLUSTER_SECRET: 'c'.repeat(32) })).not.toThrow();
+    expect(problemsOf({ REDIS_KEY_PREFIX: 'has space' })).toHaveProperty('REDIS_KEY_PREFIX');
+  });
+
   it('is documented variable by variable in the README', () => {
     const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
     const documented = [...readme.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);

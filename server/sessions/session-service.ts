@@ -75,6 +75,7 @@ const DURATIONS_TTL_MS = 60_000;
  * TTL) before answering SERVICE_UNAVAILABLE; below the SDK's 10 s ack timeout.
  */
 const ROUTE_DEADLINE_MS = 8_000;
+const ATTEMPT_TIMEOUT_MS = 3_000;
 const backoffMs = (attempt: number) => Math.min(25 * 2 ** attempt, 500) * (0.5 + Math.random() / 2);
 
 export class SessionService {
@@ -232,7 +233,9 @@ export class SessionService {
         if (location.kind === 'local') return await this.#execute(call);
         if (forwarded || !this.#remote) throw new NotOwner(`${call.sessionId} is owned by ${location.nodeId}`);
         this.#metrics.clusterRoutedCalls.inc({ op: call.op });
-        return await this.#remote.call(location, call, Math.max(250, deadline - performance.now()));
+        // One attempt may not use the whole deadline: an owner that accepts connections but never
+        // answers (frozen) must not hold the call past the moment its lease expires.
+        return await this.#remote.call(location, call, Math.max(250, Math.min(ATTEMPT_TIMEOUT_MS, deadline - performance.now())));
       } catch (error) {
         if (!(error instanceof NotOwner) || forwarded) throw error;
         this.#placement.forget(call.sessionId);
