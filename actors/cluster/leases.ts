@@ -101,6 +101,8 @@ export class ShardLeases {
     const pipeline = this.#redis.pipeline();
     for (let shard = 0; shard < shardCount; shard += 1) pipeline.get(this.#keys.lease(shard)).pttl(this.#keys.lease(shard));
     const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([error]) => error !== null);
+    if (failed) throw failed[0]!;
     const leases: (Lease & { expiresInMs: number })[] = [];
     for (let shard = 0; shard < shardCount; shard += 1) {
       const lease = parseLease(shard, results[shard * 2]?.[1] as string | null);

@@ -152,13 +152,18 @@ export class RedisPlacement implements Placement {
     }
     const cached = this.#remote.get(shard);
     if (cached && performance.now() - cached.at < REMOTE_CACHE_MS) return cached.location;
-    const lease = await this.#leases.get(shard);
+    const lease = await this.#leases.get(shard).catch((error: unknown) => {
+      // Redis is unreachable: nobody can tell (or take) the owner now; the caller retries.
+      throw new NotOwner(`cannot look up the owner of shard ${shard}: ${(error as Error).message}`);
+    });
     if (lease) return this.#remoteOwner(shard, lease.owner);
     if (this.#leaving) throw new NotOwner(`shard ${shard} has no owner yet`);
     // Free: the target owner takes it — this node now, or the target when the call reaches it.
     const target = rendezvousOwner(shard, this.#liveIds());
     if (target === this.#options.nodeId) {
-      const epoch = await this.#acquire(shard);
+      const epoch = await this.#acquire(shard).catch((error: unknown) => {
+        throw new NotOwner(`cannot take shard ${shard}: ${(error as Error).message}`);
+      });
       if (epoch !== undefined) return { kind: 'local', epoch };
       throw new NotOwner(`shard ${shard} was taken by another node`);
     }

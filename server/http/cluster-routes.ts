@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { RedisPlacement } from '../../actors/cluster/redis-placement.ts';
 import { sessionParamsSchema } from '../../shared/api.ts';
+import { AppError } from '../../shared/errors.ts';
 import { defineRoute, type AnyRouteSpec } from './routes.ts';
 
 const clusterViewSchema = z
@@ -23,6 +24,15 @@ const sessionPlacementSchema = z
   .object({ sessionId: z.uuid(), shard: z.int(), owner: z.string().nullable(), epoch: z.int().nullable() })
   .meta({ id: 'SessionPlacement' });
 
+/** The ops view is read from Redis: while Redis is unreachable it is 503, not a server error. */
+async function fromRedis<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    throw new AppError('SERVICE_UNAVAILABLE', `the cluster state cannot be read from Redis: ${(error as Error).message}`, { retryable: true });
+  }
+}
+
 export function clusterRoutes(placement: RedisPlacement): AnyRouteSpec[] {
   return [
     defineRoute({
@@ -32,7 +42,8 @@ export function clusterRoutes(placement: RedisPlacement): AnyRouteSpec[] {
       tags: ['ops'],
       roles: ['ops'],
       response: { status: 200, description: 'live nodes, and every shard with its owner and fencing epoch', schema: clusterViewSchema },
-      handler: async () => ({ body: await placement.view() }),
+      errors: ['SERVICE_UNAVAILABLE'],
+      handler: async () => ({ body: await fromRedis(() => placement.view()) }),
     }),
     defineRoute({
       method: 'get',
@@ -42,8 +53,9 @@ export function clusterRoutes(placement: RedisPlacement): AnyRouteSpec[] {
       roles: ['ops'],
       params: sessionParamsSchema,
       response: { status: 200, description: 'the shard of the session, its owner and epoch (null while unowned)', schema: sessionPlacementSchema },
+      errors: ['SERVICE_UNAVAILABLE'],
       handler: async ({ params }) => {
-        const { shard, lease } = await placement.lookup(params.sessionId);
+        const { shard, lease } = await fromRedis(() => placement.lookup(params.sessionId));
         return { body: { sessionId: params.sessionId, shard, owner: lease?.owner ?? null, epoch: lease?.epoch ?? null } };
       },
     }),

@@ -88,8 +88,10 @@ export class SessionService {
   readonly #placement: Placement;
   readonly #remote: RemoteSessions | undefined;
   readonly #metrics: Metrics;
+  readonly #log: Logger;
 
   constructor(options: SessionServiceOptions) {
+    this.#log = options.log;
     this.#store = options.store;
     this.#placement = options.placement;
     this.#remote = options.remote;
@@ -237,7 +239,14 @@ export class SessionService {
         // answers (frozen) must not hold the call past the moment its lease expires.
         return await this.#remote.call(location, call, Math.max(250, Math.min(ATTEMPT_TIMEOUT_MS, deadline - performance.now())));
       } catch (error) {
-        if (!(error instanceof NotOwner) || forwarded) throw error;
+        if (error instanceof AppError) throw error;
+        if (!(error instanceof NotOwner)) {
+          // The database or Redis failed under the call: the change was not made (or not acked).
+          // Retryable, so a live client keeps its edit queued instead of dropping it as refused.
+          this.#log.error({ err: error, sessionId: call.sessionId, op: call.op }, 'session call failed');
+          throw new AppError('SERVICE_UNAVAILABLE', 'the session could not be reached; retry', { retryable: true });
+        }
+        if (forwarded) throw error; // the sender re-locates
         this.#placement.forget(call.sessionId);
         const pause = backoffMs(attempt);
         if (performance.now() + pause > deadline) {
