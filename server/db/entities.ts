@@ -112,4 +112,49 @@ export const AuditEntry = defineEntity({
 });
 export type AuditEntry = InferEntity<typeof AuditEntry>;
 
-export const entities = [OnboardingSession, SessionUpdate, SessionSnapshot, StepDuration, OutboxEvent, AuditEntry];
+/**
+ * One connection of a tenant to an external service (WhatsApp, Instagram, email, Stripe, n8n, AI),
+ * owned at runtime by its integration actor. Credentials are stored only as an AES-256-GCM envelope
+ * (key id beside the ciphertext); `credentialsMask` holds what may be shown (e.g. `sk_test_…4242`).
+ */
+export const Integration = defineEntity({
+  name: 'Integration',
+  tableName: 'integration',
+  properties: {
+    id: p.string().length(36).primary(),
+    tenantId: p.string().length(64),
+    kind: p.string().length(32),
+    status: p.enum(['pending', 'connected', 'error', 'disabled'] as const).default('pending'),
+    errorMessage: p.text().nullable(),
+    credentials: p.json<{ kid: string; iv: string; tag: string; data: string }>().nullable(),
+    credentialsMask: p.json<Record<string, string>>().nullable(),
+    config: p.json<Record<string, unknown>>(),
+    health: p.json<{ lastCheckedAt: string; isHealthy: boolean; responseTime: number }>().nullable(),
+    /** Fencing epoch of the integration actor that last wrote (as for sessions). */
+    ownerEpoch: p.bigint('number').default(0),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    updatedAt: p.datetime().onCreate(() => new Date()),
+  },
+  uniques: [{ properties: ['tenantId', 'kind'] }],
+});
+export type Integration = InferEntity<typeof Integration>;
+
+/** Inbound channel messages (webhooks), acknowledged to the provider once stored; deduplicated by the provider's id. */
+export const InboundMessage = defineEntity({
+  name: 'InboundMessage',
+  tableName: 'inbound_message',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    tenantId: p.string().length(64),
+    channel: p.string().length(32),
+    externalId: p.string().length(256),
+    payload: p.json<Record<string, unknown>>(),
+    receivedAt: p.datetime().onCreate(() => new Date()),
+    processedAt: p.datetime().nullable(),
+  },
+  uniques: [{ properties: ['channel', 'externalId'] }],
+  indexes: [{ properties: ['tenantId', 'id'] }],
+});
+export type InboundMessage = InferEntity<typeof InboundMessage>;
+
+export const entities = [OnboardingSession, SessionUpdate, SessionSnapshot, StepDuration, OutboxEvent, AuditEntry, Integration, InboundMessage];

@@ -1,5 +1,4 @@
-import { Migration } from '@mikro-orm/migrations';
-import { PostgreSqlPlatform } from '@mikro-orm/postgresql';
+import { DialectMigration } from './dialect-migration.ts';
 
 // The first schema: sessions (one live per tenant), their Yjs update log and snapshots, step
 // durations, the outbox and the audit log. The statements are what MikroORM's schema generator emits
@@ -38,13 +37,8 @@ create table \`step_duration\` (\`id\` integer not null primary key autoincremen
 create index \`step_duration_step_id_id_index\` on \`step_duration\` (\`step_id\`, \`id\`);
 `;
 
-export class Migration20261123Initial extends Migration {
+export class Migration20261123Initial extends DialectMigration {
   override name = 'Migration20261123_initial';
-
-  override up(): void {
-    const script = this.driver.getPlatform() instanceof PostgreSqlPlatform ? POSTGRES : SQLITE;
-    for (const statement of script.split(';\n').map((s) => s.trim()).filter(Boolean)) {
-      this.addSql(statement);
-    }
-  }
+  protected readonly postgres = POSTGRES;
+  protected readonly sqlite = SQLITE;
 }
