@@ -17,6 +17,8 @@ export type IntegrationKind = (typeof INTEGRATION_KINDS)[number];
 
 export type HealthCheck = { lastCheckedAt: string; isHealthy: boolean; responseTime: number };
 
+export type ConnectResult<Credentials, Config> = { config?: Partial<Config>; credentials?: Partial<Credentials> };
+
 /** What a provider call gets: an abort signal carrying the per-call timeout. */
 export type CallContext = { tenantId: string; signal: AbortSignal };
 
@@ -30,11 +32,31 @@ export interface Provider<Credentials, Config> {
   mask(credentials: Credentials): Record<string, string>;
   /**
    * Validates the credentials against the provider and sets the connection up (webhook
-   * subscription, endpoint creation, ...); returns config the setup produced (ids to keep).
+   * subscription, endpoint creation, ...); returns what the setup produced: config to keep (ids)
+   * and secrets the provider issued (a webhook signing secret), stored encrypted with the rest.
    */
-  connect(credentials: Credentials, config: Config, context: CallContext): Promise<Partial<Config>>;
+  connect(credentials: Credentials, config: Config, context: CallContext): Promise<ConnectResult<Credentials, Config>>;
   /** One cheap authenticated call; resolves when healthy, throws AppError otherwise. */
   check(credentials: Credentials, config: Config, context: CallContext): Promise<void>;
+}
+
+/** Runs `work` until `signal` aborts; the abort becomes `onAbort()` (the provider's timeout error). */
+export async function untilAborted<T>(work: Promise<T>, signal: AbortSignal, onAbort: () => Error): Promise<T> {
+  // The work may still fail after the abort: that late failure is nobody's news.
+  work.catch(() => {});
+  if (signal.aborted) throw onAbort();
+  let listener: (() => void) | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        listener = () => reject(onAbort());
+        signal.addEventListener('abort', listener, { once: true });
+      }),
+    ]);
+  } finally {
+    if (listener) signal.removeEventListener('abort', listener);
+  }
 }
 
 /** Masks a secret for display: the first and last four characters at most, never more than a third. */
