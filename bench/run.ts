@@ -2,14 +2,15 @@
 // scenarios (all by default), writes docs/bench/<scenario>.json and the scenario's section of
 // BENCHMARKS.md, and stops everything it started, also on failure and Ctrl-C.
 import os from 'node:os';
-import { startServices, type Services } from '../scripts/services/index.ts';
+import { startServices, type ServiceName, type Services } from '../scripts/services/index.ts';
+import { cluster } from './scenarios/cluster.ts';
 import { liveEdits } from './scenarios/live-edits.ts';
 import { stepUpdates } from './scenarios/step-updates.ts';
 import { killAllNow } from './support/children.ts';
 import { gitCommit, machine } from './support/machine.ts';
 import type { Scenario } from './support/scenario.ts';
 
-const SCENARIOS: readonly Scenario[] = [stepUpdates, liveEdits];
+const SCENARIOS: readonly Scenario[] = [stepUpdates, liveEdits, cluster];
 
 function usage(): string {
   return [
@@ -50,18 +51,22 @@ const command = `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`
 const startedAt = new Date().toISOString();
 let failed = false;
 try {
-  console.error('[bench] starting PostgreSQL');
+  const extra = [...new Set(selected.flatMap((scenario) => scenario.services ?? []))].filter((name) => name !== 'postgres');
+  console.error(`[bench] starting ${['PostgreSQL', ...extra].join(', ')}`);
   // Durable PostgreSQL (fsync and synchronous commit on): acknowledged edits are measured as users get them.
-  services = await startServices(['postgres'], { durablePostgres: true });
+  services = await startServices(['postgres', ...extra], { durablePostgres: true });
   const postgresUrl = services.env.TEST_DATABASE_URL;
   if (postgresUrl === undefined) throw new Error('PostgreSQL did not publish TEST_DATABASE_URL');
+  const redisUrl = services.env.TEST_REDIS_URL;
+  const reused = (name: ServiceName) => services?.timings.some((timing) => timing.name === name && timing.reused) ?? false;
   const context = {
     quick,
     command,
     startedAt,
     commit: gitCommit(),
     machine: machine(),
-    postgres: { url: postgresUrl, reused: services.timings.some((timing) => timing.name === 'postgres' && timing.reused) },
+    postgres: { url: postgresUrl, reused: reused('postgres') },
+    redis: redisUrl === undefined ? undefined : { url: redisUrl, reused: reused('redis') },
   };
   for (const scenario of selected) {
     console.error(`[bench] ${scenario.name}${quick ? ' (quick)' : ''}`);

@@ -4,7 +4,8 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../scripts/services/system.ts';
-import { acknowledgedAfter, Cluster, Editor, expectConverged, startSession } from './support/cluster.ts';
+import { acknowledgedAfter, expectConverged } from './support/cluster-checks.ts';
+import { Cluster, Editor, startSession } from './support/cluster.ts';
 
 const KILLS = 20;
 const FAILOVER_LIMIT_MS = 5_000;

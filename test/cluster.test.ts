@@ -4,7 +4,8 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startRedis } from '../scripts/services/redis.ts';
-import { acknowledgedAfter, Cluster, Editor, expectConverged, settle, startSession, type ClusterNode, type ClusterView } from './support/cluster.ts';
+import { acknowledgedAfter, expectConverged } from './support/cluster-checks.ts';
+import { Cluster, Editor, settle, startSession, type ClusterNode, type ClusterView } from './support/cluster.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

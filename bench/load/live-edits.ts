@@ -1,13 +1,15 @@
-// Load generator of the live-edits scenario, run in its own process (never in the server's). For
-// each of its sessions it starts the session over REST (one tenant per session), creates
-// `data_import.fieldMapping` as a shared Y.Map, and connects `editorsPerSession` SessionProviders
-// (the client SDK), all admins of that tenant. After the harness's `go`, every editor sets its own
-// key `e<editor>` of fieldMapping `editsPerSecond` times a second to "<seq>@<send time>" (this
-// process's high-resolution clock). Every other editor of the session, in this same process and so
-// on the same clock, observes the change on its Y.Doc: that is the edit-to-peer latency. The
-// acknowledgement of the update frame that carried an edit gives its ack latency; the sender's
-// `saved` (every local edit committed) is timed too. Sends one LiveEditsResult to the harness over
-// IPC; progress goes to stderr.
+// Load generator of the live-edits and cluster scenarios, run in its own process (never in a
+// server's). For each of its sessions it starts the session over REST (one tenant per session),
+// creates `data_import.fieldMapping` as a shared Y.Map, and connects SessionProviders (the client
+// SDK), all admins of that tenant: by default `editorsPerSession` of them on `baseUrl`, each editing
+// and observing the others; with `layouts`, editors and observers on the URLs given per session (the
+// cluster scenario puts them on different nodes). After the harness's `go`, every editor sets its
+// own key `e<participant>` of fieldMapping `editsPerSecond` times a second to "<seq>@<send time>"
+// (this process's high-resolution clock). Every observer of the session other than the sender, in
+// this same process and so on the same clock, observes the change on its Y.Doc: that is the
+// edit-to-peer latency. The acknowledgement of the update frame that carried an edit gives its ack
+// latency; the sender's `saved` (every local edit committed) is timed too. Sends one
+// LiveEditsResult to the harness over IPC; progress goes to stderr.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as Y from 'yjs';
@@ -19,15 +21,20 @@ import { PHASES, type LiveEditsReady, type LiveEditsResult, type Phase } from '.
 import { readConfig } from '../support/load-report.ts';
 import { percentile } from '../support/stats.ts';
 
-const configSchema = z.strictObject({
+const configSchema = z
+  .strictObject({
   processIndex: z.int().nonnegative(),
+  /** Where sessions are started over REST, and where the editors connect without `layouts`. */
   baseUrl: z.url(),
   /** Tenant of session s: `<tenantPrefix>-<s>`. */
   tenantPrefix: z.string().regex(/^[a-z0-9-]+$/),
   /** This process drives sessions [sessionFrom, sessionTo), every editor of each. */
   sessionFrom: z.int().nonnegative(),
   sessionTo: z.int().positive(),
-  editorsPerSession: z.int().min(2),
+  /** Editors per session, all on baseUrl, each also observing the others; or else `layouts`. */
+  editorsPerSession: z.int().min(2).optional(),
+  /** Per session of this process, in order: where its editors (who only edit) and its observers (who only observe) connect. */
+  layouts: z.array(z.strictObject({ editorUrls: z.array(z.url()).min(1), observerUrls: z.array(z.url()).min(1) })).optional(),
   editsPerSecond: z.number().positive(),
   warmupMs: z.int().nonnegative(),
   durationMs: z.int().positive(),
@@ -36,28 +43,44 @@ const configSchema = z.strictObject({
   /** Sessions set up at once (REST calls and socket connections). */
   setupConcurrency: z.int().positive(),
   syncTimeoutMs: z.int().positive(),
-});
+})
+  .refine(
+    (c) => (c.editorsPerSession === undefined) !== (c.layouts === undefined) && (c.layouts === undefined || c.layouts.length === c.sessionTo - c.sessionFrom),
+    'exactly one of editorsPerSession and layouts (one per session)',
+  );
 
 const config = readConfig((value) => configSchema.parse(value));
 const secret = process.env.BENCH_JWT_SECRET;
 if (secret === undefined || secret.length < 32) throw new Error('BENCH_JWT_SECRET (32+ characters) is required');
 const log = (message: string) => console.error(`[live-edits load ${config.processIndex}] ${message}`);
 
-/** A growable Float64Array. */
+/** Growable arrays of samples and of where each came from (session index, participant index). */
 class Samples {
   #values = new Float64Array(1 << 12);
+  #sessions = new Uint32Array(1 << 12);
+  #participants = new Uint16Array(1 << 12);
   #count = 0;
-  push(value: number): void {
+  push(value: number, session: number, participant: number): void {
     if (this.#count === this.#values.length) {
-      const grown = new Float64Array(this.#values.length * 2);
-      grown.set(this.#values);
-      this.#values = grown;
+      const grow = <T extends Float64Array | Uint32Array | Uint16Array>(array: T, make: (length: number) => T): T => {
+        const grown = make(array.length * 2);
+        grown.set(array);
+        return grown;
+      };
+      this.#values = grow(this.#values, (n) => new Float64Array(n));
+      this.#sessions = grow(this.#sessions, (n) => new Uint32Array(n));
+      this.#participants = grow(this.#participants, (n) => new Uint16Array(n));
     }
     this.#values[this.#count] = value;
+    this.#sessions[this.#count] = session;
+    this.#participants[this.#count] = participant;
     this.#count += 1;
   }
   values(): Float64Array {
     return this.#values.slice(0, this.#count);
+  }
+  origins(): { session: Uint32Array; participant: Uint16Array } {
+    return { session: this.#sessions.slice(0, this.#count), participant: this.#participants.slice(0, this.#count) };
   }
 }
 
@@ -70,11 +93,21 @@ type Edit = {
   savedAt: number;
   refused: boolean;
   seenBy: number;
+  /** Observers other than the sender: who must see it. */
+  peers: number;
   queuedBehindUnacked: boolean;
 };
 
+/** A participant of a session: an editor (edits; by default also observes) or an observer. */
 type Editor = {
+  /** Index of the session (sessionFrom ≤ session < sessionTo). */
+  session: number;
+  /** Index within the session (editors first, then observers): the key `e<index>` it edits. */
   index: number;
+  makesEdits: boolean;
+  observes: boolean;
+  /** The session's other observers: who must see each of its edits. */
+  peers: number;
   provider: SessionProvider;
   fieldMapping: Y.Map<unknown>;
   /** By sequence number. */
@@ -89,7 +122,7 @@ type Editor = {
   offsetMs: number;
 };
 
-type Session = { id: string; editors: Editor[] };
+type Session = { index: number; id: string; editors: Editor[] };
 
 // Phases on this process's clock; everything before `go` is set-up.
 let started = false;
@@ -105,7 +138,6 @@ function countError(kind: string, detail?: string): void {
   if (errorSamples.length < 10) errorSamples.push(`${kind}${detail !== undefined ? `: ${detail}` : ''}`);
 }
 
-const peers = config.editorsPerSession - 1;
 const ackSamples = new Samples();
 const savedSamples = new Samples();
 const peerSamples = new Samples();
@@ -165,9 +197,9 @@ function observePeers(session: Session, editor: Editor): void {
         edit.seenBy += 1;
         if (edit.phase !== 'window') continue;
         // The latest value carries its own send time; earlier ones it replaced arrived in the same update.
-        peerSamples.push(now - (s === sequence ? sentAt : edit.sentAt));
+        peerSamples.push(now - (s === sequence ? sentAt : edit.sentAt), session.index, editor.index);
         if (s !== sequence) mergedDeliveries += 1;
-        if (edit.seenBy === peers) allPeersSamples.push(now - edit.sentAt);
+        if (edit.seenBy === edit.peers) allPeersSamples.push(now - edit.sentAt, session.index, from.index);
       }
       editor.lastSeen[from.index] = sequence;
     }
@@ -207,7 +239,7 @@ function instrumentAcks(editor: Editor): void {
       if (reply.ok === true) {
         edit.ackAt = now;
         if (inWindow) ackedInWindow += 1;
-        if (edit.phase === 'window') ackSamples.push(now - edit.sentAt);
+        if (edit.phase === 'window') ackSamples.push(now - edit.sentAt, editor.session, editor.index);
       } else {
         edit.refused = true; // dropped by the SDK; the refusal itself is counted from the server's `refused`
       }
@@ -225,7 +257,7 @@ function watchEditor(editor: Editor): void {
     const now = performance.now();
     for (const edit of editor.unsaved) {
       edit.savedAt = now;
-      if (edit.phase === 'window') savedSamples.push(now - edit.sentAt);
+      if (edit.phase === 'window') savedSamples.push(now - edit.sentAt, editor.session, editor.index);
     }
     editor.unsaved.length = 0;
   });
@@ -253,29 +285,37 @@ async function setUpSession(index: number): Promise<Session> {
   const id = view.session.id;
   // One shared Y.Map for the editors' keys: editors creating it at once would replace each other's.
   await api.updateStep(id, 'data_import', { fieldMapping: {} });
-  const session: Session = { id, editors: [] };
+  const session: Session = { index, id, editors: [] };
+  const layout = config.layouts?.[index - config.sessionFrom];
+  const roles = layout
+    ? [...layout.editorUrls.map((url) => ({ url, makesEdits: true, observes: false })), ...layout.observerUrls.map((url) => ({ url, makesEdits: false, observes: true }))]
+    : Array.from({ length: config.editorsPerSession ?? 0 }, () => ({ url: config.baseUrl, makesEdits: true, observes: true }));
   session.editors = await Promise.all(
-    Array.from({ length: config.editorsPerSession }, async (_, e): Promise<Editor> => {
+    roles.map(async ({ url, makesEdits, observes }, e): Promise<Editor> => {
       const token = await signToken(secret!, { sub: `bench-editor-${e}`, tenant, role: 'admin' });
-      const provider = new SessionProvider({ url: config.baseUrl, sessionId: id, token });
+      const provider = new SessionProvider({ url, sessionId: id, token });
       await waitForSync(provider);
       const fieldMapping = provider.doc.getMap<unknown>('data_import').get('fieldMapping');
       if (!(fieldMapping instanceof Y.Map)) throw new Error(`session ${id}: data_import.fieldMapping is not a Y.Map after sync`);
       const editor: Editor = {
+        session: index,
         index: e,
+        makesEdits,
+        observes,
+        peers: roles.filter((role, j) => role.observes && j !== e).length,
         provider,
         fieldMapping,
         edits: [],
         pending: [],
         unsaved: [],
-        lastSeen: new Int32Array(config.editorsPerSession).fill(-1),
+        lastSeen: new Int32Array(roles.length).fill(-1),
         offsetMs: 0,
       };
       watchEditor(editor);
       return editor;
     }),
   );
-  for (const editor of session.editors) observePeers(session, editor);
+  for (const editor of session.editors) if (editor.observes) observePeers(session, editor);
   return session;
 }
 
@@ -293,11 +333,17 @@ await Promise.all(
     }
   }),
 );
-const editors = sessions.flatMap((session) => session.editors);
+sessions.sort((a, b) => a.index - b.index);
+const participants = sessions.flatMap((session) => session.editors);
+const editors = participants.filter((editor) => editor.makesEdits);
+const observerCount = participants.length - editors.length;
+const sessionIds = sessions.map((session) => session.id);
 const setupMs = performance.now() - setupStartedAt;
-log(`${sessions.length} sessions, ${editors.length} editors connected and synced in ${(setupMs / 1000).toFixed(1)} s`);
+log(
+  `${sessions.length} sessions, ${editors.length} editors${observerCount > 0 ? ` and ${observerCount} observers` : ''} connected and synced in ${(setupMs / 1000).toFixed(1)} s`,
+);
 
-const go = await readyThenWaitForGo<LiveEditsReady>({ sessions: sessions.length, editors: editors.length, setupMs });
+const go = await readyThenWaitForGo<LiveEditsReady>({ sessions: sessions.length, editors: editors.length, observers: observerCount, sessionIds, setupMs });
 const base = performance.now() + (go.startAtEpochMs - Date.now());
 windowStart = base + config.warmupMs;
 windowEnd = windowStart + config.durationMs;
@@ -326,7 +372,7 @@ const intervalMs = 1000 / config.editsPerSecond;
 function edit(editor: Editor, scheduledAt: number): void {
   const sentAt = performance.now();
   const phase = phaseAt(sentAt);
-  if (phase === 'window') scheduleLag.push(sentAt - scheduledAt);
+  if (phase === 'window') scheduleLag.push(sentAt - scheduledAt, editor.session, editor.index);
   sent[phase] += 1;
   const sequence = editor.edits.length;
   const record: Edit = {
@@ -336,6 +382,7 @@ function edit(editor: Editor, scheduledAt: number): void {
     savedAt: Number.NaN,
     refused: false,
     seenBy: 0,
+    peers: editor.peers,
     queuedBehindUnacked: editor.pending.length > 0,
   };
   editor.edits.push(record);
@@ -361,16 +408,16 @@ for (const editor of editors) {
 
 await windowClosed;
 const windowEdits = () => editors.flatMap((editor) => editor.edits.filter((e) => e.phase === 'window'));
-const settled = () => windowEdits().every((e) => ((Number.isFinite(e.ackAt) && Number.isFinite(e.savedAt)) || e.refused) && e.seenBy >= peers);
+const settled = () => windowEdits().every((e) => ((Number.isFinite(e.ackAt) && Number.isFinite(e.savedAt)) || e.refused) && e.seenBy >= e.peers);
 const drainStartedAt = performance.now();
 while (!settled() && performance.now() - drainStartedAt < config.drainMs) await sleep(50);
 const drainMs = performance.now() - drainStartedAt;
 const drainTimedOut = !settled();
 // Socket.IO does not reconnect by itself after the server closed the socket (`io server disconnect`).
-const disconnected = editors.filter((editor) => !editor.provider.socket.connected).length;
+const disconnected = participants.filter((editor) => !editor.provider.socket.connected).length;
 if (disconnected > 0) errors.after['editor still disconnected at the end'] = disconnected;
 stopping = true;
-for (const editor of editors) editor.provider.destroy();
+for (const editor of participants) editor.provider.destroy();
 
 const measured = windowEdits();
 const ms = (ns: number) => ns / 1e6;
@@ -379,6 +426,8 @@ const result: LiveEditsResult = {
   processIndex: config.processIndex,
   sessions: sessions.length,
   editors: editors.length,
+  observers: observerCount,
+  sessionIds,
   setupMs,
   windowSeconds: config.durationMs / 1000,
   sent,
@@ -390,12 +439,13 @@ const result: LiveEditsResult = {
     saved: measured.filter((e) => Number.isFinite(e.savedAt)).length,
     refused: measured.filter((e) => e.refused).length,
     unacked: measured.filter((e) => !Number.isFinite(e.ackAt) && !e.refused).length,
-    deliveredToAll: measured.filter((e) => e.seenBy >= peers).length,
-    missingDeliveries: measured.reduce((total, e) => total + Math.max(0, peers - e.seenBy), 0),
+    deliveredToAll: measured.filter((e) => e.seenBy >= e.peers).length,
+    missingDeliveries: measured.reduce((total, e) => total + Math.max(0, e.peers - e.seenBy), 0),
     mergedDeliveries,
     queuedBehindUnacked: measured.filter((e) => e.queuedBehindUnacked).length,
   },
   samples: { ackMs: ackSamples.values(), savedMs: savedSamples.values(), peerMs: peerSamples.values(), allPeersMs: allPeersSamples.values() },
+  origins: { ackMs: ackSamples.origins(), savedMs: savedSamples.origins(), peerMs: peerSamples.origins(), allPeersMs: allPeersSamples.origins() },
   errors,
   errorSamples,
   loadGenerator: {

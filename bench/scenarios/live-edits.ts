@@ -4,36 +4,27 @@
 // session wholly inside one of them (peers are timed on the sender's clock). PostgreSQL and SQLite
 // alternate between runs, as in step-updates.
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
-import { startBenchServer, startCoordinatedChild } from '../support/children.ts';
+import { startBenchServer } from '../support/children.ts';
 import { BACKEND_NAMES, BACKENDS, type Backend, freshPostgresDatabase, postgresSettings, sqliteSettings } from '../support/databases.ts';
-import { PHASES, type LiveEditsReady, type LiveEditsResult, type Phase } from '../support/live-edits-result.ts';
+import { count, fixed, percent, withSpread } from '../support/format.ts';
+import { combineLoads, concat, roundedSummary, summarizeRuns, type CombinedLoad, type RunsSummary } from '../support/live-edits-combine.ts';
+import { startLiveEditsLoad, type LiveLoadSettings } from '../support/live-edits-load.ts';
+import type { LiveEditsResult } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit, sourceFingerprint } from '../support/machine.ts';
 import { table, upsertSection, databaseSettingsLine } from '../support/markdown.ts';
-import { machineCpuJiffies, processCpuSeconds, processMemoryMiB, threadCpuSeconds } from '../support/proc.ts';
+import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
-import { latencyHistogram, median, round, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+import { latencyHistogram, median, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+import { measureWindow, type ServerUsage } from '../support/window-usage.ts';
 
-type Settings = {
-  sessions: number;
-  editorsPerSession: number;
-  editsPerSecondPerEditor: number;
-  warmupMs: number;
-  durationMs: number;
-  /** After the window, at most this long for the window's edits to be acked and seen by every peer. */
-  drainMs: number;
+type Settings = LiveLoadSettings & {
   runsPerBackend: number;
   /** Load-generator processes; sessions are split between them, each session wholly in one. */
   loadProcesses: number;
-  /** Sessions each load process sets up at once. */
-  setupConcurrency: number;
-  syncTimeoutMs: number;
-  /** The server's per-connection edit limit (its default, set explicitly). */
-  socketUpdatesPerSecond: number;
 };
 
 const FULL: Settings = {
@@ -79,50 +70,18 @@ function commandOf(context: ScenarioContext, settings: Settings, variant: boolea
   return variant ? `BENCH_LIVE_EDITS_LOAD_PROCESSES=${settings.loadProcesses} ${context.command}` : context.command;
 }
 
-/** The server over the window; mainThread: Node's main thread alone (the JavaScript event loop). */
-type ServerUsage = { cpuPercentOfOneCore: number; mainThreadCpuPercent: number; peakRssMiB: number; rssMiB: number };
-type CpuSample = { process: number; mainThread: number };
-
-type LoadProcessSummary = Omit<LiveEditsResult, 'samples'> & { cpuPercentOfOneCore: number };
-
 type RunResult = {
   backend: Backend;
   run: number;
   /** The machine's 1-minute load average just before the server started. */
   loadAverage1m: number;
-  windowSeconds: number;
-  /** Edits made in the window, per second (what the editors offered). */
-  madePerSecond: number;
-  /** Edits acknowledged (committed) in the window, per second. */
-  ackedPerSecond: number;
-  /** Update frames acknowledged in the window, per second (each carries one or more merged edits). */
-  ackedFramesPerSecond: number;
   latencyMs: Record<Metric, LatencySummary>;
   histograms: Record<Metric, ReturnType<typeof latencyHistogram>>;
-  windowEdits: LiveEditsResult['windowEdits'];
-  errors: Record<Phase, Record<string, number>>;
-  errorsInWindow: number;
-  errorsTotal: number;
-  errorSamples: string[];
-  drainTimedOut: boolean;
   /** sourceFingerprint() before the server started and after it stopped: others may edit the checkout. */
   code: { before: string; after: string };
   server: ServerUsage | null;
   machineCpuBusyPercent: number | null;
-  loadProcesses: LoadProcessSummary[];
-};
-
-const sumOf = (errors: Record<string, number>) => Object.values(errors).reduce((total, n) => total + n, 0);
-
-function concat(arrays: readonly Float64Array[]): Float64Array {
-  const all = new Float64Array(arrays.reduce((total, a) => total + a.length, 0));
-  let offset = 0;
-  for (const array of arrays) {
-    all.set(array, offset);
-    offset += array.length;
-  }
-  return all;
-}
+} & CombinedLoad;
 
 function combine(
   backend: Backend,
@@ -133,137 +92,46 @@ function combine(
   server: ServerUsage | null,
   machineCpuBusyPercent: number | null,
 ): RunResult {
-  const windowSeconds = results[0]?.windowSeconds ?? Number.NaN;
   const samples: Record<Metric, Float64Array> = {
     peer: concat(results.map((r) => r.samples.peerMs)),
     allPeers: concat(results.map((r) => r.samples.allPeersMs)),
     ack: concat(results.map((r) => r.samples.ackMs)),
     saved: concat(results.map((r) => r.samples.savedMs)),
   };
-  const windowEdits = {
-    sent: 0,
-    acked: 0,
-    saved: 0,
-    refused: 0,
-    unacked: 0,
-    deliveredToAll: 0,
-    missingDeliveries: 0,
-    mergedDeliveries: 0,
-    queuedBehindUnacked: 0,
-  } satisfies LiveEditsResult['windowEdits'];
-  for (const r of results) for (const key of Object.keys(windowEdits) as (keyof typeof windowEdits)[]) windowEdits[key] += r.windowEdits[key];
-  const errors = Object.fromEntries(PHASES.map((phase) => [phase, {}])) as Record<Phase, Record<string, number>>;
-  for (const r of results) {
-    for (const phase of PHASES) for (const [kind, n] of Object.entries(r.errors[phase])) errors[phase][kind] = (errors[phase][kind] ?? 0) + n;
-  }
-  // Edits that never made it count as failures too, next to what the server or the socket said.
-  if (windowEdits.unacked > 0) errors.after['window edit not acknowledged by the end of the drain'] = windowEdits.unacked;
-  if (windowEdits.missingDeliveries > 0) errors.after['window edit never seen by a peer (edit × peer)'] = windowEdits.missingDeliveries;
-  const errorsInWindow = sumOf(errors.window);
+  const combined = combineLoads(results);
   return {
     backend,
     run,
     loadAverage1m,
-    windowSeconds,
-    madePerSecond: windowEdits.sent / windowSeconds,
-    ackedPerSecond: results.reduce((total, r) => total + r.ackedInWindow, 0) / windowSeconds,
-    ackedFramesPerSecond: results.reduce((total, r) => total + r.ackedFramesInWindow, 0) / windowSeconds,
     latencyMs: Object.fromEntries(METRICS.map((metric) => [metric, summarizeLatencies(samples[metric])])) as Record<Metric, LatencySummary>,
     histograms: Object.fromEntries(METRICS.map((metric) => [metric, latencyHistogram(samples[metric])])) as RunResult['histograms'],
-    windowEdits,
-    errors,
-    errorsInWindow,
-    errorsTotal: PHASES.reduce((total, phase) => total + sumOf(errors[phase]), 0),
-    errorSamples: results.flatMap((r) => r.errorSamples).slice(0, 10),
-    drainTimedOut: results.some((r) => r.drainTimedOut),
     code,
     server,
     machineCpuBusyPercent,
-    loadProcesses: results.map(({ samples: _samples, ...rest }) => ({
-      ...rest,
-      cpuPercentOfOneCore: (rest.loadGenerator.cpuSeconds / rest.windowSeconds) * 100,
-    })),
+    ...combined,
   };
 }
 
-type Spread = { median: number; min: number; max: number };
-const spreadOf = (values: readonly number[]): Spread => {
-  const finite = values.filter((v) => Number.isFinite(v));
-  return { median: median(finite), min: finite.length > 0 ? Math.min(...finite) : Number.NaN, max: finite.length > 0 ? Math.max(...finite) : Number.NaN };
-};
-
-type Summary = {
-  backend: Backend;
-  runs: number;
-  madePerSecond: Spread;
-  ackedPerSecond: Spread;
-  ackedFramesPerSecond: Spread;
-  /** Median over runs of each run's percentile, with the lowest and highest run. */
-  latencyMs: Record<Metric, { samples: number; p50: Spread; p95: Spread; p99: Spread; max: Spread }>;
-  windowEdits: LiveEditsResult['windowEdits'];
-  errorsInWindow: number;
-  errorsTotal: number;
-  errorsByKind: Record<string, number>;
+type Summary = { backend: Backend } & RunsSummary<Metric> & {
   serverCpuPercentOfOneCore: number | null;
   serverMainThreadCpuPercent: number | null;
   serverPeakRssMiB: number | null;
   machineCpuBusyPercent: number | null;
-  /** Worst load process of any run: to tell whether the load generators kept up. */
-  loadGenerator: { cpuPercentOfOneCore: number; eventLoopDelayP99Ms: number; scheduleLagP99Ms: number; scheduleLagMaxMs: number };
 };
 
 function summarize(results: readonly RunResult[], backend: Backend): Summary | undefined {
   const runs = results.filter((r) => r.backend === backend);
   if (runs.length === 0) return undefined;
-  const latency = (metric: Metric) => ({
-    samples: runs.reduce((total, r) => total + r.latencyMs[metric].count, 0),
-    p50: spreadOf(runs.map((r) => r.latencyMs[metric].p50)),
-    p95: spreadOf(runs.map((r) => r.latencyMs[metric].p95)),
-    p99: spreadOf(runs.map((r) => r.latencyMs[metric].p99)),
-    max: spreadOf(runs.map((r) => r.latencyMs[metric].max)),
-  });
-  const windowEdits = { ...runs[0]!.windowEdits };
-  for (const r of runs.slice(1)) for (const key of Object.keys(windowEdits) as (keyof typeof windowEdits)[]) windowEdits[key] += r.windowEdits[key];
-  const errorsByKind: Record<string, number> = {};
-  for (const r of runs) {
-    for (const phase of PHASES) for (const [kind, n] of Object.entries(r.errors[phase])) errorsByKind[kind] = (errorsByKind[kind] ?? 0) + n;
-  }
   const servers = runs.flatMap((r) => (r.server ? [r.server] : []));
-  const processes = runs.flatMap((r) => r.loadProcesses);
-  const worst = (values: number[]) => Math.max(...values.filter((v) => Number.isFinite(v)));
   return {
     backend,
-    runs: runs.length,
-    madePerSecond: spreadOf(runs.map((r) => r.madePerSecond)),
-    ackedPerSecond: spreadOf(runs.map((r) => r.ackedPerSecond)),
-    ackedFramesPerSecond: spreadOf(runs.map((r) => r.ackedFramesPerSecond)),
-    latencyMs: Object.fromEntries(METRICS.map((metric) => [metric, latency(metric)])) as Summary['latencyMs'],
-    windowEdits,
-    errorsInWindow: runs.reduce((total, r) => total + r.errorsInWindow, 0),
-    errorsTotal: runs.reduce((total, r) => total + r.errorsTotal, 0),
-    errorsByKind,
+    ...summarizeRuns(runs, METRICS),
     serverCpuPercentOfOneCore: servers.length > 0 ? median(servers.map((s) => s.cpuPercentOfOneCore)) : null,
     serverMainThreadCpuPercent: servers.length > 0 ? median(servers.map((s) => s.mainThreadCpuPercent)) : null,
     serverPeakRssMiB: servers.length > 0 ? Math.max(...servers.map((s) => s.peakRssMiB)) : null,
     machineCpuBusyPercent: runs.some((r) => r.machineCpuBusyPercent !== null) ? median(runs.map((r) => r.machineCpuBusyPercent ?? Number.NaN)) : null,
-    loadGenerator: {
-      cpuPercentOfOneCore: worst(processes.map((p) => p.cpuPercentOfOneCore)),
-      eventLoopDelayP99Ms: worst(processes.map((p) => p.loadGenerator.eventLoopDelayMs.p99)),
-      scheduleLagP99Ms: worst(processes.map((p) => p.loadGenerator.scheduleLagMs.p99)),
-      scheduleLagMaxMs: worst(processes.map((p) => p.loadGenerator.scheduleLagMs.max)),
-    },
   };
 }
-
-const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
-const count = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a');
-const withSpread = (s: Spread, digits: number, runs: number) =>
-  runs > 1 ? `**${fixed(s.median, digits)}** (${fixed(s.min, digits)}–${fixed(s.max, digits)})` : `**${fixed(s.median, digits)}**`;
-const percent = (part: number, whole: number) => {
-  if (whole <= 0) return 'n/a';
-  const share = (part / whole) * 100;
-  return `${fixed(share, part === 0 || part === whole ? 0 : share < 1 ? 2 : 1)} %`;
-};
 
 function renderMarkdown(
   context: ScenarioContext,
@@ -498,34 +366,6 @@ ${databaseSettingsLine(pgSettings, databases.sqlite)}
 `;
 }
 
-function serverCpu(pid: number): CpuSample {
-  return { process: processCpuSeconds(pid), mainThread: threadCpuSeconds(pid, pid) };
-}
-
-function serverUsage(pid: number, atStart: CpuSample, seconds: number): ServerUsage | null {
-  try {
-    const now = serverCpu(pid);
-    const memory = processMemoryMiB(pid);
-    return {
-      cpuPercentOfOneCore: ((now.process - atStart.process) / seconds) * 100,
-      mainThreadCpuPercent: ((now.mainThread - atStart.mainThread) / seconds) * 100,
-      peakRssMiB: memory.peakRss,
-      rssMiB: memory.rss,
-    };
-  } catch (error) {
-    console.error(`[live-edits] cannot read the server's CPU time or memory: ${String(error)}`);
-    return null;
-  }
-}
-
-function jiffies(): { busy: number; total: number } | undefined {
-  try {
-    return machineCpuJiffies();
-  } catch {
-    return undefined;
-  }
-}
-
 async function runOnce(
   context: ScenarioContext,
   settings: Settings,
@@ -556,63 +396,31 @@ async function runOnce(
     let result: RunResult;
     try {
       const perProcess = Math.ceil(settings.sessions / settings.loadProcesses);
-      const timeoutMs = settings.syncTimeoutMs * 4 + settings.warmupMs + settings.durationMs + settings.drainMs + 120_000;
       const children = Array.from({ length: settings.loadProcesses }, (_, index) =>
-        startCoordinatedChild<LiveEditsReady, LiveEditsResult>(
-          'bench/load/live-edits.ts',
+        startLiveEditsLoad(
+          settings,
           {
             processIndex: index,
             baseUrl: server.baseUrl,
             tenantPrefix: `bench-live-${backend}-${run}`,
             sessionFrom: index * perProcess,
             sessionTo: Math.min(settings.sessions, (index + 1) * perProcess),
-            editorsPerSession: settings.editorsPerSession,
-            editsPerSecond: settings.editsPerSecondPerEditor,
-            warmupMs: settings.warmupMs,
-            durationMs: settings.durationMs,
-            drainMs: settings.drainMs,
-            setupConcurrency: settings.setupConcurrency,
-            syncTimeoutMs: settings.syncTimeoutMs,
           },
-          { BENCH_JWT_SECRET: secret },
-          timeoutMs,
+          secret,
         ),
       );
       // A child that fails in set-up rejects `ready`; the others are killed when the run ends.
       await Promise.all(children.map((child) => child.ready));
       const startAt = Date.now() + 1_000;
-      const windowStartsIn = startAt + settings.warmupMs - Date.now();
-      let cpuAtStart: CpuSample | undefined;
-      let machineAtStart: { busy: number; total: number } | undefined;
-      let windowOpenedAt = Number.NaN;
-      const opened = setTimeout(() => {
-        windowOpenedAt = performance.now();
-        machineAtStart = jiffies();
-        try {
-          cpuAtStart = serverCpu(server.pid);
-        } catch (error) {
-          log(`cannot read the server's CPU time: ${String(error)}`);
-        }
-      }, windowStartsIn);
-      let usage: ServerUsage | null = null;
-      let machineCpuBusyPercent: number | null = null;
-      const closed = setTimeout(() => {
-        const seconds = (performance.now() - windowOpenedAt) / 1000;
-        usage = cpuAtStart ? serverUsage(server.pid, cpuAtStart, seconds) : null;
-        const machineAtEnd = jiffies();
-        if (machineAtStart && machineAtEnd && machineAtEnd.total > machineAtStart.total) {
-          machineCpuBusyPercent = ((machineAtEnd.busy - machineAtStart.busy) / (machineAtEnd.total - machineAtStart.total)) * 100;
-        }
-      }, windowStartsIn + settings.durationMs);
+      const usage = measureWindow([server.pid], startAt + settings.warmupMs - Date.now(), settings.durationMs, log);
       for (const child of children) child.go({ type: 'go', startAtEpochMs: startAt });
       let results: LiveEditsResult[];
       try {
         results = await Promise.all(children.map((child) => child.result));
       } finally {
-        clearTimeout(opened);
-        clearTimeout(closed);
+        usage.cancel();
       }
-      result = combine(backend, run, { before: codeBefore, after: codeBefore }, loadAverage1m, results, usage, machineCpuBusyPercent);
+      result = combine(backend, run, { before: codeBefore, after: codeBefore }, loadAverage1m, results, usage.servers()[0] ?? null, usage.machineCpuBusyPercent());
     } finally {
       await server.stop();
     }
@@ -651,34 +459,14 @@ async function runLiveEdits(context: ScenarioContext): Promise<void> {
   const variant = settings.loadProcesses === defaults.loadProcesses ? '' : `-${settings.loadProcesses}-load-process${settings.loadProcesses > 1 ? 'es' : ''}`;
   const sectionName = `live-edits${variant}${context.quick ? '-quick' : ''}`;
   const jsonPath = path.join(REPO_ROOT, 'docs/bench', `live-edits${variant}${context.quick ? '.quick' : ''}.json`);
-  fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
-  const roundSpread = (s: Spread, digits: number): Spread => ({ median: round(s.median, digits), min: round(s.min, digits), max: round(s.max, digits) });
   const raw = {
-    scenario: 'live-edits',
-    mode: context.quick ? 'quick' : 'full',
-    command: commandOf(context, settings, variant !== ''),
-    startedAt: context.startedAt,
-    finishedAt: new Date().toISOString(),
-    commit: context.commit,
-    machine: context.machine,
     settings,
     databases,
     postgresReused: context.postgres.reused,
-    summaries: summaries.map((s) => ({
-      ...s,
-      madePerSecond: roundSpread(s.madePerSecond, 1),
-      ackedPerSecond: roundSpread(s.ackedPerSecond, 1),
-      ackedFramesPerSecond: roundSpread(s.ackedFramesPerSecond, 1),
-      latencyMs: Object.fromEntries(
-        METRICS.map((metric) => {
-          const m = s.latencyMs[metric];
-          return [metric, { samples: m.samples, p50: roundSpread(m.p50, 3), p95: roundSpread(m.p95, 3), p99: roundSpread(m.p99, 3), max: roundSpread(m.max, 3) }];
-        }),
-      ),
-    })),
+    summaries: summaries.map((s) => roundedSummary(s, METRICS)),
     runs: sorted,
   };
-  fs.writeFileSync(jsonPath, `${JSON.stringify(raw, null, 2)}\n`);
+  writeRawResults(jsonPath, context, 'live-edits', raw, commandOf(context, settings, variant !== ''));
   upsertSection(
     path.join(REPO_ROOT, 'BENCHMARKS.md'),
     sectionName,

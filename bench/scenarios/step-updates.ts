@@ -3,7 +3,6 @@
 // with the same concurrency, no server in between). Runs alternate between the backends so that
 // drift in the machine's speed spreads over both.
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
@@ -13,6 +12,7 @@ import { BACKEND_NAMES, BACKENDS, type Backend, freshPostgresDatabase, postgresS
 import type { LoadReport } from '../support/load-report.ts';
 import { describeMachine } from '../support/machine.ts';
 import { table, upsertSection, databaseSettingsLine } from '../support/markdown.ts';
+import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
 import { median, round } from '../support/stats.ts';
 
@@ -317,15 +317,7 @@ async function runStepUpdates(context: ScenarioContext): Promise<void> {
   );
 
   const jsonPath = path.join(REPO_ROOT, 'docs/bench', context.quick ? 'step-updates.quick.json' : 'step-updates.json');
-  fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
   const raw = {
-    scenario: 'step-updates',
-    mode,
-    command: context.command,
-    startedAt: context.startedAt,
-    finishedAt: new Date().toISOString(),
-    commit: context.commit,
-    machine: context.machine,
     settings,
     databases,
     postgresReused: context.postgres.reused,
@@ -336,7 +328,7 @@ async function runStepUpdates(context: ScenarioContext): Promise<void> {
     })),
     runs: sorted,
   };
-  fs.writeFileSync(jsonPath, `${JSON.stringify(raw, null, 2)}\n`);
+  writeRawResults(jsonPath, context, 'step-updates', raw);
   upsertSection(
     path.join(REPO_ROOT, 'BENCHMARKS.md'),
     context.quick ? 'step-updates-quick' : 'step-updates',

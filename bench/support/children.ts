@@ -5,7 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../scripts/services/free-port.ts';
 import { REPO_ROOT, startServerProcess, type ServerProcess } from '../../test/support/server-process.ts';
-import type { ChildMessage, GoMessage } from './ipc.ts';
+import type { ChildMessage, GoMessage, RequestMessage } from './ipc.ts';
 
 const live = new Map<number, () => void>();
 let exitHookInstalled = false;
@@ -17,6 +17,15 @@ function remember(pid: number, killNow: () => void): void {
     process.on('exit', killAllNow);
   }
   live.set(pid, killNow);
+}
+
+/**
+ * Puts a process the harness did not start through this module (a cluster node) under the same
+ * cleanup; it is forgotten when it exits.
+ */
+export function trackProcess(pid: number, killNow: () => void, exited: Promise<unknown>): void {
+  remember(pid, killNow);
+  void exited.then(() => live.delete(pid));
 }
 
 /** SIGKILLs every child still running (Ctrl-C, or a failure that skipped the orderly stop). */
@@ -127,6 +136,8 @@ export type CoordinatedChild<Ready, Result> = {
   result: Promise<Result>;
   /** Starts the child's load (see bench/support/ipc.ts). */
   go(message: GoMessage): void;
+  /** Asks the running child a question (see answerRequests in ipc.ts); rejects if it fails or exits first. */
+  request<Reply>(value: unknown): Promise<Reply>;
 };
 
 /**
@@ -157,6 +168,8 @@ export function startCoordinatedChild<Ready, Result>(
   });
   // A child that fails during set-up rejects both; whoever awaits `result` hears of it.
   ready.catch(() => {});
+  const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  let nextRequest = 1;
   const result = new Promise<Result>((resolve, reject) => {
     let outcome: { value: Result } | undefined;
     const timer = setTimeout(() => {
@@ -169,6 +182,12 @@ export function startCoordinatedChild<Ready, Result>(
       const message = raw as ChildMessage<Ready, Result>;
       if (message.type === 'ready') resolveReady(message.value);
       else if (message.type === 'result') outcome = { value: message.value };
+      else if (message.type === 'reply') {
+        const request = pending.get(message.id);
+        pending.delete(message.id);
+        if (message.error !== undefined) request?.reject(new Error(`${script}: ${message.error}`));
+        else request?.resolve(message.value);
+      }
     });
     child.once('error', (error) => {
       clearTimeout(timer);
@@ -180,6 +199,8 @@ export function startCoordinatedChild<Ready, Result>(
       live.delete(pid);
       const failure = new Error(`${script} ${code === 0 ? 'exited without a result' : `failed (${code ?? signal})`}`);
       rejectReady(failure);
+      for (const request of pending.values()) request.reject(failure);
+      pending.clear();
       if (code === 0 && outcome) resolve(outcome.value);
       else reject(failure);
     });
@@ -191,5 +212,15 @@ export function startCoordinatedChild<Ready, Result>(
     go: (message) => {
       if (child.connected) child.send(message);
     },
+    request: <Reply>(value: unknown) =>
+      new Promise<Reply>((resolve, reject) => {
+        if (!child.connected) {
+          reject(new Error(`${script} is not running`));
+          return;
+        }
+        const id = nextRequest++;
+        pending.set(id, { resolve: (reply) => resolve(reply as Reply), reject });
+        child.send({ type: 'request', id, value } satisfies RequestMessage);
+      }),
   };
 }

@@ -4,12 +4,27 @@
 export type Phase = 'setup' | 'warmup' | 'window' | 'after';
 export const PHASES: readonly Phase[] = ['setup', 'warmup', 'window', 'after'];
 
-export type LiveEditsReady = { sessions: number; editors: number; setupMs: number };
+export type LiveEditsReady = {
+  sessions: number;
+  /** Participants that edit (by default every one, each also observing the others). */
+  editors: number;
+  /** Participants that only observe (with per-session layouts). */
+  observers: number;
+  /** The ids of sessions sessionFrom, sessionFrom + 1, ... of the load process, in that order. */
+  sessionIds: string[];
+  setupMs: number;
+};
+
+/** Where a sample came from: its session's index (as configured) and, within that session, the participant's. */
+export type SampleOrigins = { session: Uint32Array; participant: Uint16Array };
+
 
 export type LiveEditsResult = {
   processIndex: number;
   sessions: number;
   editors: number;
+  observers: number;
+  sessionIds: string[];
   setupMs: number;
   windowSeconds: number;
   /** Edits made, by the phase they were made in. */
@@ -27,7 +42,7 @@ export type LiveEditsResult = {
     refused: number;
     /** Neither acknowledged nor refused when the drain ended. */
     unacked: number;
-    /** Seen by every other editor of the session. */
+    /** Seen by every other observer of the session (by default: every other editor). */
     deliveredToAll: number;
     /** (edit, peer) pairs that never arrived. */
     missingDeliveries: number;
@@ -50,6 +65,11 @@ export type LiveEditsResult = {
     /** Local edit → observed by the last of the session's other editors (one per edit). */
     allPeersMs: Float64Array;
   };
+  /**
+   * The origin of each sample above, index for index: the observer for peerMs, the editor (sender)
+   * for the others.
+   */
+  origins: Record<keyof LiveEditsResult['samples'], SampleOrigins>;
   /** Failures and refusals by phase and kind; never dropped. */
   errors: Record<Phase, Record<string, number>>;
   errorSamples: string[];

@@ -1,4 +1,5 @@
 // What bench/run.ts hands every scenario, and what a scenario is.
+import type { ServiceName } from '../../scripts/services/index.ts';
 import type { Machine } from './machine.ts';
 
 export type ScenarioContext = {
@@ -12,10 +13,14 @@ export type ScenarioContext = {
   machine: Machine;
   /** The throwaway PostgreSQL started for this run (or the one TEST_DATABASE_URL names). */
   postgres: { url: string; reused: boolean };
+  /** The throwaway Redis, when a selected scenario asked for it (or the one TEST_REDIS_URL names). */
+  redis: { url: string; reused: boolean } | undefined;
 };
 
 export type Scenario = {
   name: string;
   summary: string;
+  /** Services it needs besides PostgreSQL (which every scenario gets). */
+  services?: readonly ServiceName[];
   run(context: ScenarioContext): Promise<void>;
 };
