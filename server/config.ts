@@ -12,6 +12,12 @@ const optionalString = z
   .transform((value) => (value === '' ? undefined : value))
   .optional();
 
+/** `true` or `false` (the default), as a boolean. */
+const falseUnlessTrue = z
+  .enum(['true', 'false'])
+  .default('false')
+  .transform((value) => value === 'true');
+
 const integer = (defaultValue: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(defaultValue);
 
@@ -60,10 +66,7 @@ export const configSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     HOST: z.string().min(1).default('0.0.0.0'),
-    TRUST_PROXY: z
-      .enum(['true', 'false'])
-      .default('false')
-      .transform((value) => value === 'true'),
+    TRUST_PROXY: falseUnlessTrue,
     PORT: integer(3000, 0, 65535),
     NODE_ID: z
       .string()
@@ -90,6 +93,7 @@ export const configSchema = z
     JWT_ISSUER: optionalString,
     JWT_AUDIENCE: optionalString,
     ENCRYPTION_KEYS: encryptionKeys,
+    INTEGRATIONS_ALLOW_PRIVATE_HOSTS: falseUnlessTrue,
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     SHUTDOWN_TIMEOUT_MS: integer(10_000, 100, 600_000),
     READINESS_TIMEOUT_MS: integer(2_000, 50, 60_000),
@@ -126,6 +130,14 @@ export const configSchema = z
         code: 'custom',
         path: ['CLUSTER_SECRET'],
         message: 'required when REDIS_URL is set: nodes sign the calls they forward to each other with it (at least 32 characters)',
+      });
+    }
+    // Any node may read what another node encrypted: a key generated per node will not do.
+    if (env.REDIS_URL !== undefined && env.ENCRYPTION_KEYS === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ENCRYPTION_KEYS'],
+        message: 'required when REDIS_URL is set: every node must decrypt the integration credentials any node stored (e.g. k1:<openssl rand -base64 32>)',
       });
     }
   });

@@ -55,12 +55,20 @@ describe('configuration', () => {
     expect(problemsOf({ JWT_SECRET: 'short' })).toHaveProperty('JWT_SECRET');
   });
 
-  it('requires what a cluster node needs besides REDIS_URL: a shared database and a cluster secret', () => {
+  it('requires what a cluster node needs besides REDIS_URL: a shared database, a cluster secret and encryption keys', () => {
     const cluster = { REDIS_URL: 'redis://r:6379', JWT_SECRET: 'x'.repeat(32) };
-    expect(Object.keys(problemsOf(cluster)).sort()).toEqual(['CLUSTER_SECRET', 'DATABASE_URL']);
+    const keys = `k1:${Buffer.alloc(32, 1).toString('base64')}`;
+    expect(Object.keys(problemsOf(cluster)).sort()).toEqual(['CLUSTER_SECRET', 'DATABASE_URL', 'ENCRYPTION_KEYS']);
     expect(problemsOf({ ...cluster, DATABASE_URL: 'postgres://u@db/x', CLUSTER_SECRET: 'short' })).toHaveProperty('CLUSTER_SECRET');
-    expect(() => loadConfig({ ...cluster, DATABASE_URL: 'postgres://u@db/x', CLUSTER_SECRET: 'c'.repeat(32) })).not.toThrow();
+    expect(problemsOf({ ...cluster, DATABASE_URL: 'postgres://u@db/x', CLUSTER_SECRET: 'c'.repeat(32) }).ENCRYPTION_KEYS).toMatch(/required when REDIS_URL is set/);
+    expect(() => loadConfig({ ...cluster, DATABASE_URL: 'postgres://u@db/x', CLUSTER_SECRET: 'c'.repeat(32), ENCRYPTION_KEYS: keys })).not.toThrow();
     expect(problemsOf({ REDIS_KEY_PREFIX: 'has space' })).toHaveProperty('REDIS_KEY_PREFIX');
+  });
+
+  it('refuses private integration hosts unless INTEGRATIONS_ALLOW_PRIVATE_HOSTS=true', () => {
+    expect(loadConfig({}).INTEGRATIONS_ALLOW_PRIVATE_HOSTS).toBe(false);
+    expect(loadConfig({ INTEGRATIONS_ALLOW_PRIVATE_HOSTS: 'true' }).INTEGRATIONS_ALLOW_PRIVATE_HOSTS).toBe(true);
+    expect(problemsOf({ INTEGRATIONS_ALLOW_PRIVATE_HOSTS: 'yes' })).toHaveProperty('INTEGRATIONS_ALLOW_PRIVATE_HOSTS');
   });
 
   it('is documented variable by variable in the README', () => {

@@ -1,7 +1,7 @@
 // Runs the real server entry point (`server/main.ts`) as a child process, the way users run it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { tempDir, TEST_JWT_SECRET } from './config.ts';
+import { tempDir, TEST_ENCRYPTION_KEYS, TEST_JWT_SECRET } from './config.ts';
 import { createTestDatabase } from './isolation.ts';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
@@ -81,7 +81,7 @@ export async function serverProcessEnv(
   dialect: 'sqlite' | 'postgresql',
   extra: Record<string, string> = {},
 ): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
-  const env: Record<string, string> = { DATA_DIR: tempDir(), JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...extra };
+  const env: Record<string, string> = { DATA_DIR: tempDir(), JWT_SECRET: TEST_JWT_SECRET, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, LOG_LEVEL: 'info', ...extra };
   const database = dialect === 'postgresql' ? await createTestDatabase() : undefined;
   if (database) env.DATABASE_URL = database.url;
   return { env, drop: async () => database?.drop() };
