@@ -1,13 +1,14 @@
 // Starts the throwaway services tests and benchmarks need, in parallel, or reuses running ones
 // named by TEST_* variables.
+import { startGreenMail } from './greenmail.ts';
 import { startKafka } from './kafka.ts';
 import { startPostgres } from './postgres.ts';
 import { startRedis } from './redis.ts';
 import { startStripeMock } from './stripe-mock.ts';
 import { errorMessage } from './system.ts';
 
-export type ServiceName = 'postgres' | 'redis' | 'kafka' | 'stripe';
-export const SERVICE_NAMES: readonly ServiceName[] = ['postgres', 'redis', 'kafka', 'stripe'];
+export type ServiceName = 'postgres' | 'redis' | 'kafka' | 'stripe' | 'mail';
+export const SERVICE_NAMES: readonly ServiceName[] = ['postgres', 'redis', 'kafka', 'stripe', 'mail'];
 
 /** The variable each service is published under; set beforehand, it names a running service to reuse. */
 export const SERVICE_ENV = {
@@ -15,12 +16,13 @@ export const SERVICE_ENV = {
   redis: 'TEST_REDIS_URL',
   kafka: 'TEST_KAFKA_BROKERS',
   stripe: 'TEST_STRIPE_MOCK_URL',
+  mail: 'TEST_GREENMAIL_URL',
 } as const satisfies Record<ServiceName, string>;
 
 export type ServiceEnv = Partial<Record<(typeof SERVICE_ENV)[ServiceName], string>>;
 
 interface Started {
-  /** The value published in the service's variable: a URL, or host:port for Kafka. */
+  /** The value published in the service's variable: a URL (GreenMail's REST API for mail), or host:port for Kafka. */
   value: string;
   stop(): Promise<void>;
 }
@@ -45,6 +47,10 @@ const starters: Record<ServiceName, (options: StartOptions) => Promise<Started>>
   },
   stripe: async () => {
     const service = await startStripeMock();
+    return { value: service.url, stop: service.stop };
+  },
+  mail: async () => {
+    const service = await startGreenMail();
     return { value: service.url, stop: service.stop };
   },
 };
