@@ -1,4 +1,4 @@
-// `npm run services -- [postgres redis kafka stripe]`: starts throwaway services (all by default),
+// `npm run services -- [postgres redis kafka stripe mail]`: starts throwaway services (all by default),
 // prints `export TEST_...=...` lines for a shell, and keeps them up until Ctrl-C or SIGTERM.
 // Reused services (TEST_* already set) are printed as they are; with nothing started it still waits.
 import { describeTimings, isServiceName, SERVICE_NAMES, startServices } from './index.ts';
