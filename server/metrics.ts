@@ -73,6 +73,29 @@ export function createMetrics(nodeId: string) {
       help: 'Session calls routed again because the node tried was not (or no longer) the owner',
       registers: [registry],
     }),
+    // The outbox relay to Kafka (KAFKA_BROKERS).
+    outboxRelayLeader: new Gauge({
+      name: 'outbox_relay_leader',
+      help: '1 while this node is the one relaying the outbox to Kafka, else 0',
+      registers: [registry],
+    }),
+    outboxRelayLagSeconds: new Gauge({
+      name: 'outbox_relay_lag_seconds',
+      help: 'Age of the oldest outbox event not yet acknowledged by Kafka (0 when there is none)',
+      registers: [registry],
+    }),
+    outboxEventsPublished: new Counter({
+      name: 'outbox_events_published_total',
+      help: 'Outbox events published to Kafka (acknowledged) by this node, by topic',
+      labelNames: ['topic'] as const,
+      registers: [registry],
+    }),
+    outboxPublishFailures: new Counter({
+      name: 'outbox_publish_failures_total',
+      help: 'Relay rounds that failed and are retried after a backoff, by stage (kafka, database)',
+      labelNames: ['stage'] as const,
+      registers: [registry],
+    }),
     dependencyUp: new Gauge({
       name: 'dependency_up',
       help: '1 when the last readiness check of the dependency passed, else 0',

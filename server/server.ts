@@ -16,6 +16,7 @@ import { openApiDocument } from './http/openapi.ts';
 import { startAbandonmentSweeper } from './sessions/abandonment.ts';
 import { SessionService, type SessionCall } from './sessions/session-service.ts';
 import { connectKafka, type KafkaConnection } from './infra/kafka.ts';
+import { startOutboxRelay } from './events/outbox-relay.ts';
 import { createCluster, type Cluster } from './cluster/cluster.ts';
 import { FORWARD_PATH, forwardingHandler } from './cluster/forwarding.ts';
 import { clusterRoutes } from './http/cluster-routes.ts';
@@ -166,6 +167,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   port = (httpServer.address() as AddressInfo).port;
   // Joins the cluster only now: the others can reach this node from here on.
   await cluster?.placement.start();
+  // One node per cluster relays the outbox to Kafka (leader by a PostgreSQL advisory lock).
+  const relay = kafka ? startOutboxRelay({ db, kafka, log, metrics }) : undefined;
   log.info({ port, database: db.dialect, cluster: !!cluster, kafka: !!kafka }, 'server listening');
 
   let stopping: Promise<void> | undefined;
@@ -197,6 +200,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await yjsClosed;
       await sessions.stop().catch((error: unknown) => log.warn({ err: error }, 'some sessions did not passivate cleanly'));
       cluster?.close();
+      await relay?.stop();
       await Promise.allSettled([kafka?.close(), db.close()]);
       log.info('shut down');
     })());

@@ -251,6 +251,7 @@ export class SessionStore {
 
   async #writeEffects(em: EntityManager, tenantId: string, effects: Effects): Promise<void> {
     const now = new Date();
+    if ((effects.events ?? []).length > 0) await this.#lockTenantEvents(em, tenantId);
     for (const event of effects.events ?? []) {
       await em.insert(OutboxEvent, { tenantId, topic: event.topic, type: event.type, payload: event.payload, createdAt: now });
     }
@@ -271,5 +272,17 @@ export class SessionStore {
     for (const duration of effects.durations ?? []) {
       await em.insert(StepDuration, { stepId: duration.stepId, minutes: duration.minutes, createdAt: now });
     }
+  }
+
+  /**
+   * PostgreSQL: serialises a tenant's event-writing transactions until they commit, so a tenant's
+   * outbox ids are allocated in commit order and the relay, reading in id order, publishes them in
+   * order (server/events/outbox-relay.ts). Taken last, after the session row: its holder only
+   * inserts plain rows afterwards and waits for no other lock, so no deadlock. SQLite runs one write
+   * transaction at a time already.
+   */
+  async #lockTenantEvents(em: EntityManager, tenantId: string): Promise<void> {
+    // The two-key form: its own key space, apart from the single-key locks (migrations, relay leader).
+    if (this.#db.dialect === 'postgresql') await em.execute('select pg_advisory_xact_lock(7311006, hashtext(?))', [tenantId]);
   }
 }

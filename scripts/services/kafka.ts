@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePort } from './free-port.ts';
 import {
@@ -12,12 +13,18 @@ import {
   run,
   spawnService,
   startInTempDir,
+  type ServiceProcess,
 } from './system.ts';
 
 export interface KafkaService {
   /** host:port, the form KAFKA_BROKERS takes. */
   brokers: string;
   stop(): Promise<void>;
+  /**
+   * Stops the broker (clean shutdown), waits `downtimeMs`, and starts it again on the same ports
+   * and data directory: clients reconnect to the same address and find every acknowledged record.
+   */
+  restart(downtimeMs?: number): Promise<void>;
 }
 
 const KAFKA_VERSION = '3.9.1';
@@ -137,20 +144,32 @@ export async function startKafka(): Promise<KafkaService> {
       what: 'formatting the Kafka storage',
       cwd: dir,
     });
-    const server = track(
-      spawnService({
-        name: 'kafka',
-        command: java,
-        args: ['-Xmx512m', '-Djava.awt.headless=true', ...jvmArgs, 'kafka.Kafka', propertiesPath],
-        logPath: path.join(dir, 'kafka.log'),
-        cwd: dir,
-      }),
-    );
     const brokers = `127.0.0.1:${port}`;
-    await server.waitUntilReady(() => describesCluster(brokers), {
-      timeoutMs: 60_000,
-      what: `kafka on ${brokers} to describe its cluster`,
-    });
-    return { brokers };
+    const launch = async (): Promise<ServiceProcess> => {
+      const server = track(
+        spawnService({
+          name: 'kafka',
+          command: java,
+          args: ['-Xmx512m', '-Djava.awt.headless=true', ...jvmArgs, 'kafka.Kafka', propertiesPath],
+          logPath: path.join(dir, 'kafka.log'),
+          cwd: dir,
+        }),
+      );
+      await server.waitUntilReady(() => describesCluster(brokers), {
+        timeoutMs: 60_000,
+        what: `kafka on ${brokers} to describe its cluster`,
+      });
+      return server;
+    };
+    let server = await launch();
+    return {
+      brokers,
+      restart: async (downtimeMs = 0) => {
+        await server.stop();
+        await sleep(downtimeMs);
+        // `track` makes the new process the one the service's stop() stops.
+        server = await launch();
+      },
+    };
   });
 }
