@@ -7,14 +7,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePort } from './free-port.ts';
-import {
-  ensureAptPackage,
-  findExecutable,
-  run,
-  spawnService,
-  startInTempDir,
-  type ServiceProcess,
-} from './system.ts';
+import { ensureJava, mavenJars } from './maven.ts';
+import { run, spawnService, startInTempDir, type ServiceProcess } from './system.ts';
 
 export interface KafkaService {
   /** host:port, the form KAFKA_BROKERS takes. */
@@ -28,42 +22,10 @@ export interface KafkaService {
 }
 
 const KAFKA_VERSION = '3.9.1';
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const cacheDir = path.join(repoRoot, '.cache', `kafka-${KAFKA_VERSION}`);
-const libsDir = path.join(cacheDir, 'libs');
-// The broker jar itself: present only in a complete cache, which appears by one atomic rename.
-const cacheMarker = path.join(libsDir, `kafka_2.13-${KAFKA_VERSION}.jar`);
 
-const ensureJava = () => ensureAptPackage(() => findExecutable('java'), 'openjdk-17-jre-headless');
-
-/** The cached jar directory, resolving it with Maven first when it is missing. */
-async function kafkaLibs(): Promise<string> {
-  if (fs.existsSync(cacheMarker)) return libsDir;
-  await ensureJava();
-  const mvn = await ensureAptPackage(() => findExecutable('mvn'), 'maven');
-  console.error(`services: resolving the Kafka ${KAFKA_VERSION} jars with Maven into ${path.relative(repoRoot, libsDir)} (once)`);
-  await fs.promises.mkdir(path.dirname(cacheDir), { recursive: true });
-  // Download next to the target and rename into place: an interrupted download never looks complete.
-  const partial = await fs.promises.mkdtemp(`${cacheDir}.partial-`);
-  try {
-    await run(
-      mvn,
-      ['-q', '-B', '-f', path.join(repoRoot, 'scripts/kafka/pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${path.join(partial, 'libs')}`],
-      { what: 'resolving the Kafka jars with Maven', cwd: repoRoot },
-    );
-    // A cache dir without the marker is not one we made; replace it.
-    if (fs.existsSync(cacheDir) && !fs.existsSync(cacheMarker)) await fs.promises.rm(cacheDir, { recursive: true, force: true });
-    try {
-      await fs.promises.rename(partial, cacheDir);
-    } catch (error) {
-      // Another process finished the same download first: use theirs.
-      if (!fs.existsSync(cacheMarker)) throw error;
-    }
-  } finally {
-    await fs.promises.rm(partial, { recursive: true, force: true });
-  }
-  return libsDir;
-}
+/** The broker's cached jar directory (resolved from Maven Central the first time). */
+const kafkaLibs = () =>
+  mavenJars({ what: `Kafka ${KAFKA_VERSION}`, pom: 'scripts/kafka/pom.xml', cacheName: `kafka-${KAFKA_VERSION}`, markerJar: `kafka_2.13-${KAFKA_VERSION}.jar` });
 
 /** A Kafka cluster id: 16 random bytes in URL-safe base64 (22 chars), as `StorageTool random-uuid` prints. */
 function clusterId(): string {
