@@ -1,9 +1,8 @@
 // Onboarding domain events, as written to the outbox (docs/EVENTS.md lists them with examples).
 import crypto from 'node:crypto';
 import type { Principal } from '../../shared/auth.ts';
+import { ONBOARDING_TOPIC } from '../../server/events/topics.ts';
 import type { EventDraft, SessionRecord } from './session-store.ts';
-
-export const ONBOARDING_TOPIC = 'glavito.onboarding.v1';
 
 export type OnboardingEventType =
   | 'onboarding.session.started'

@@ -1,8 +1,7 @@
 // The Kafka topics this server publishes to (docs/EVENTS.md describes their events). The relay
 // creates the missing ones when it starts; every event's topic is one of these.
-import { ONBOARDING_TOPIC } from '../../actors/session/events.ts';
-
-export { ONBOARDING_TOPIC };
+/** Onboarding sessions: started, steps updated/completed/skipped, paused, resumed, completed, abandoned. */
+export const ONBOARDING_TOPIC = 'glavito.onboarding.v1';
 /** Integration connected/disconnected: the tenant's helpdesk configuration changed. */
 export const CONFIGURATION_TOPIC = 'glavito.configuration.v1';
 /** Integration status and health-check outcomes (integration actors). */
