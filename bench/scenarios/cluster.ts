@@ -584,7 +584,7 @@ ${table(['kill', 'owner killed', 'failover ms', 'surviving editors: first ack ms
 </details>
 
 **Noise.** These numbers come from one shared VM with ${context.machine.cores} cores running ${settings.nodes} server processes, PostgreSQL, Redis and the load
-generator together (1-minute load average before the runs: ${fixed(Math.min(...loads), 1)} to ${fixed(Math.max(...loads), 1)}); a node that does not get the CPU
+generator together (1-minute load average before the runs: ${fixed(Math.min(...loads), 1)} to ${fixed(Math.max(...loads), 1)}${Math.max(...loads) > context.machine.cores ? ', above the core count: other work was running on the machine too' : ''}); a node that does not get the CPU
 answers late, and the latencies above are bounded by this box as much as by the server. Compare them within this section
 only, read the spread, and expect a real deployment (a node per machine, a network between them) to differ both ways:
 more latency per hop, far less contention.${context.postgres.reused ? ' PostgreSQL was a running one (TEST_DATABASE_URL), not started for this run.' : ''}${context.redis?.reused ? ' Redis was a running one (TEST_REDIS_URL).' : ''}
