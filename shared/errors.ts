@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   INVALID_STEP_TRANSITION: 409,
   ONBOARDING_SESSION_NOT_ACTIVE: 409,
   DOCUMENT_TOO_LARGE: 413,
+  /** A live update builds on updates the server lacks: the client syncs and sends what it has. */
+  SYNC_REQUIRED: 409,
   // Integrations (seed IntegrationService)
   WHATSAPP_AUTH_FAILED: 422,
   INSTAGRAM_PERMISSION_DENIED: 422,

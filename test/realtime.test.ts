@@ -292,7 +292,7 @@ describe.each(['sqlite', 'postgresql'] as const)('live editing on %s', (dialect)
     scratch.getMap<unknown>('welcome').set('teamSize', 1);
     scratch.getMap<unknown>('welcome').set('goals', ['faster_responses']);
     const send = async (update: Uint8Array) => (await live.socket.emitWithAck('sync', id, frame(messageYjsUpdate, update))) as Reply;
-    expect((await send(updates[1]!)).error?.code).toBe('VALIDATION_FAILED');
+    expect((await send(updates[1]!)).error?.code).toBe('SYNC_REQUIRED');
     expect(await logRows(id)).toBe(0);
     expect((await send(updates[0]!)).ok).toBe(true);
     expect((await send(updates[1]!)).ok).toBe(true);

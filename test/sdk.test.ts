@@ -157,6 +157,28 @@ describe.each(['sqlite', 'postgresql'] as const)('the client SDK on %s', (dialec
     expect(documentData(state).data_import).toEqual({ fieldMapping: { email: 'contact.email' } });
   });
 
+  it('sends what the server lacks when an edit builds on it (SYNC_REQUIRED), instead of dropping the edit', async () => {
+    const { tenant, id } = await tenantSession();
+    // A document holding content the server never received (e.g. restored from a saved copy): the
+    // provider does not know it is unsent, so the first edit that builds on it is refused as
+    // SYNC_REQUIRED, and the provider then sends everything the server lacks.
+    const doc = new Y.Doc();
+    doc.getMap<unknown>('welcome').set('goals', ['faster_responses']);
+    const editor = new SessionProvider({ url: server.url, sessionId: id, doc, token: await tokenFor(tenant, 'admin', 'restorer'), reconnectDelayMs: 50 });
+    providers.push(editor);
+    const refusals: string[] = [];
+    editor.on('refused', (error) => refusals.push(error.code));
+    await new Promise<void>((resolve) => editor.on('synced', resolve));
+    const saved = new Promise<void>((resolve) => editor.on('saved', resolve));
+    doc.getMap<unknown>('welcome').delete('goals'); // deletes an item the server never saw
+    doc.getMap<unknown>('welcome').set('teamSize', 3);
+    await saved;
+    expect(refusals).toEqual([]);
+    const state = new Y.Doc();
+    Y.applyUpdate(state, await server.sessions.encodeState(tenant, id));
+    expect(documentData(state).welcome).toEqual({ teamSize: 3 });
+  });
+
   it('resends after a connection drops mid-edit without duplicating content or the log', async () => {
     const { tenant, id } = await tenantSession();
     const editor = await provider(tenant, id, 'flaky-admin');

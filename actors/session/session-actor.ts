@@ -94,12 +94,21 @@ export type SessionActorDeps = {
 /** A write refused in a way that leaves the in-memory document ahead of the log: reload it. */
 export class RefusedAfterApply extends ActorFailure {
   readonly appError: AppError;
+  /**
+   * The update needs updates this activation lacks. In a cluster the activation itself may be the
+   * stale one (a newer owner took the session after Redis lost its leases): worth one retry on a
+   * fresh activation before the client is told.
+   */
+  readonly missingDependencies: boolean;
 
-  constructor(appError: AppError) {
+  constructor(appError: AppError, options: { missingDependencies?: boolean } = {}) {
     super(appError.message);
     this.appError = appError;
+    this.missingDependencies = options.missingDependencies === true;
   }
 }
+
+const MISSING_DEPENDENCIES = 'the update depends on updates the server does not have: sync (step 1) first';
 
 /**
  * One edit waiting for the group commit. REST edits carry their own audit entry (with before and
@@ -301,7 +310,7 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
     if (refusal === undefined && captured.length === 0) return { committed: this.#log.sync().then(() => this.#lastUpdateId) };
     if (refusal) {
       await this.#log.sync(); // earlier edits are durable; only this one goes with the reload
-      throw new RefusedAfterApply(refusal);
+      throw new RefusedAfterApply(refusal, { missingDependencies: refusal.code === 'SYNC_REQUIRED' });
     }
     const merged = captured.length === 1 ? captured[0]! : Y.mergeUpdates(captured);
     this.#documentBytes += merged.length;
@@ -313,7 +322,7 @@ export class SessionActor implements Actor<SessionMessage, SessionReply> {
     // Structs that wait for updates the server never saw would be acknowledged without being
     // stored (and would hold memory): the client must sync first.
     if (this.#doc.store.pendingStructs !== null || this.#doc.store.pendingDs !== null) {
-      return new AppError('VALIDATION_FAILED', 'the update depends on updates the server does not have: sync (step 1) first');
+      return new AppError('SYNC_REQUIRED', MISSING_DEPENDENCIES);
     }
     const foreign = [...this.#doc.share.keys()].filter((name) => !(STEP_IDS as readonly string[]).includes(name));
     if (foreign.length > 0) {

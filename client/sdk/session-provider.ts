@@ -212,14 +212,20 @@ export class SessionProvider {
     }
   }
 
-  /** Sync step 1: the server answers with what this document lacks (applied) and its state vector. */
-  async #syncStep1(): Promise<void> {
+  /**
+   * Sync step 1: the server answers with what this document lacks (applied here) and its own state
+   * vector (returned).
+   */
+  async #syncStep1(): Promise<Uint8Array | undefined> {
     const reply = (await this.socket.timeout(10_000).emitWithAck('sync', this.sessionId, frame(messageYjsSyncStep1, Y.encodeStateVector(this.doc)))) as Reply;
     if (!reply.ok) throw new Error(reply.error?.message ?? 'sync refused');
+    let serverVector: Uint8Array | undefined;
     for (const raw of reply.frames ?? []) {
       const { type, payload } = readFrame(raw);
       if (type === messageYjsSyncStep2) Y.applyUpdate(this.doc, payload, REMOTE);
+      if (type === messageYjsSyncStep1) serverVector = payload;
     }
+    return serverVector;
   }
 
   /** Sends unacknowledged updates one batch at a time, while connected and synced. */
@@ -227,6 +233,7 @@ export class SessionProvider {
     if (this.#inFlight || !this.synced || this.#unacked.length === 0) return;
     this.#inFlight = true;
     let failures = 0;
+    let resynced = false;
     try {
       while (this.synced && this.#unacked.length > 0) {
         const batch = this.#unacked.length;
@@ -244,6 +251,15 @@ export class SessionProvider {
           continue;
         }
         failures = 0;
+        // The server lacks what these edits build on (an earlier edit it refused, or one it lost
+        // track of): send everything it lacks instead, once; a second refusal is reported.
+        if (!reply.ok && reply.error?.code === 'SYNC_REQUIRED' && !resynced) {
+          resynced = true;
+          const serverVector = await this.#syncStep1().catch(() => undefined);
+          if (serverVector === undefined) return; // no answer: the next connection resends the queue
+          this.#unacked = [Y.encodeStateAsUpdate(this.doc, serverVector)];
+          continue;
+        }
         this.#unacked.splice(0, batch);
         if (!reply.ok) this.#emit('refused', reply.error!);
         if (this.#unacked.length === 0) this.#emit('saved');

@@ -229,6 +229,7 @@ export class SessionService {
    */
   async #route(call: SessionCall, forwarded = false): Promise<unknown> {
     const deadline = performance.now() + ROUTE_DEADLINE_MS;
+    let reloaded = false;
     for (let attempt = 0; ; attempt += 1) {
       try {
         const location = await this.#placement.locate(call.sessionId);
@@ -240,6 +241,14 @@ export class SessionService {
         return await this.#remote.call(location, call, Math.max(250, Math.min(ATTEMPT_TIMEOUT_MS, deadline - performance.now())));
       } catch (error) {
         if (error instanceof AppError) throw error;
+        if (error instanceof RefusedAfterApply) {
+          // Missing dependencies may be this activation's fault (it was stale and is now dropped):
+          // route once more to a fresh one; a second refusal is the client's to resolve by syncing.
+          if (!error.missingDependencies || reloaded) throw error.appError;
+          reloaded = true;
+          this.#placement.forget(call.sessionId);
+          continue;
+        }
         if (!(error instanceof NotOwner)) {
           // The database or Redis failed under the call: the change was not made (or not acked).
           // Retryable, so a live client keeps its edit queued instead of dropping it as refused.
@@ -291,7 +300,7 @@ export class SessionService {
     try {
       return await this.#host.ask(sessionId, { ...message, tenantId });
     } catch (error) {
-      if (error instanceof RefusedAfterApply) throw error.appError;
+      if (error instanceof RefusedAfterApply) throw error;
       throw this.#asNotOwner(sessionId, error) ?? error;
     }
   }
