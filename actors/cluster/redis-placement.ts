@@ -93,8 +93,13 @@ export class RedisPlacement implements Placement {
     this.#leases = new ShardLeases(options.redis, keys, options.nodeId, options.leaseTtlMs);
     this.#membership = new Membership(options.redis, keys, options.nodeId, options.leaseTtlMs);
     this.#marginMs = Math.max(100, options.leaseTtlMs / 10);
-    // After Redis comes back it may have lost the epoch counter: re-read the floor before acquiring.
-    options.redis.on('ready', () => (this.#floorStale = true));
+    // After Redis comes back it may have lost its data (leases and the epoch counter): re-read the
+    // floor before acquiring, and renew at once, so a lease that vanished stops being served now
+    // rather than at the next tick.
+    options.redis.on('ready', () => {
+      this.#floorStale = true;
+      if (this.#tickTimer !== undefined) void this.#tick();
+    });
   }
 
   /**
