@@ -16,6 +16,7 @@ import {
   type ResolveHost,
 } from '../server/integrations/providers/email.ts';
 import { createMailUser, uniqueName, type MailServer, type MailUser } from './support/isolation.ts';
+import { failure } from './support/failures.ts';
 
 const context = (timeoutMs = 10_000) => ({ tenantId: 'tenant-a', signal: AbortSignal.timeout(timeoutMs) });
 const local = (options: { timeoutMs?: number; resolveHost?: ResolveHost } = {}) =>
@@ -47,15 +48,6 @@ async function tcpServer(onConnection: (socket: net.Socket) => void = () => {}):
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server: { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port }, sockets };
-}
-
-async function failure(work: Promise<unknown>): Promise<AppError> {
-  try {
-    await work;
-  } catch (error) {
-    return error as AppError;
-  }
-  throw new Error('expected a failure');
 }
 
 /** The error as the API would send it, which must not carry the password. */

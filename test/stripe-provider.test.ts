@@ -3,9 +3,9 @@
 import net from 'node:net';
 import http from 'node:http';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import type { AppError } from '../shared/errors.ts';
 import { createStripeProvider } from '../server/integrations/providers/stripe.ts';
 import { requiredEnv } from './support/isolation.ts';
+import { failure } from './support/failures.ts';
 
 const context = (timeoutMs = 5_000) => ({ tenantId: 'tenant-a', signal: AbortSignal.timeout(timeoutMs) });
 const stripeMock = () => createStripeProvider({ apiUrl: requiredEnv('TEST_STRIPE_MOCK_URL'), timeoutMs: 5_000 });
@@ -24,15 +24,6 @@ async function listen(server: net.Server | http.Server): Promise<string> {
   server.on('connection', (socket: net.Socket) => sockets.add(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-}
-
-async function failure(work: Promise<unknown>): Promise<AppError> {
-  try {
-    await work;
-  } catch (error) {
-    return error as AppError;
-  }
-  throw new Error('expected a failure');
 }
 
 describe('the Stripe provider', () => {
