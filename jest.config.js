@@ -4,6 +4,8 @@
 export default {
   testEnvironment: 'node',
   testMatch: ['<rootDir>/{test,server,actors,shared,client}/**/*.test.ts'],
+  // The real-n8n suite (*.test.n8n.ts) is opt-in: `npm run test:n8n` (scripts/test-n8n.ts).
+  testPathIgnorePatterns: ['/node_modules/', '\\.test\\.n8n\\.ts$'],
   modulePathIgnorePatterns: ['<rootDir>/.cache/', '<rootDir>/data/', '<rootDir>/bench/peers/'],
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
