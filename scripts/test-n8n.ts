@@ -1,5 +1,6 @@
 // `npm run test:n8n`: the n8n provider tests against a real n8n (opt-in; see docs/TESTING.md).
-// 1. Installs n8n (pinned) into .cache/n8n unless it is there: ~2,000 packages with native builds.
+// 1. Installs n8n (pinned) into .cache/n8n unless it is there: ~2,400 packages, install scripts
+//    skipped, then sqlite3 (its database driver, a native addon) rebuilt from source.
 // 2. Starts it on a free port with a throwaway user folder (its SQLite database, settings and
 //    encryption key live there and are deleted afterwards), listening on 127.0.0.1 only.
 // 3. Creates the owner user (POST /rest/owner/setup, allowed once, on an instance without one),
@@ -70,8 +71,12 @@ async function createApiKey(url: string): Promise<string> {
 async function main(): Promise<number> {
   if (!existsSync(bin)) {
     console.log(`installing n8n@${N8N_VERSION} into ${prefix} (this takes a while)…`);
-    const install = spawnSync('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', `n8n@${N8N_VERSION}`], { stdio: 'inherit' });
+    // Without install scripts: some native builds (librdkafka for the Kafka node) download
+    // sources and fail offline. Only sqlite3 (n8n's database) must be built; it bundles SQLite.
+    const install = spawnSync('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--ignore-scripts', `n8n@${N8N_VERSION}`], { stdio: 'inherit' });
     if (install.status !== 0) return install.status ?? 1;
+    const sqlite = spawnSync('npm', ['rebuild', 'sqlite3'], { stdio: 'inherit', cwd: prefix });
+    if (sqlite.status !== 0) return sqlite.status ?? 1;
   }
   const userFolder = mkdtempSync(path.join(os.tmpdir(), 'glavito-n8n-'));
   const port = await freePort();

@@ -59,6 +59,23 @@ describe('the n8n provider against stand-in faults', () => {
     }
   });
 
+  it("answers N8N_WORKFLOW_ERROR with n8n's message when n8n refuses the activation", async () => {
+    const withoutHttp = await startN8nStandIn({ excludedNodeTypes: ['n8n-nodes-base.httpRequest'] });
+    try {
+      const error = await failure(
+        provider.createFromTemplate({ apiKey: withoutHttp.apiKey }, { baseUrl: withoutHttp.url }, 'ticket-created-notify', { slackWebhookUrl: 'https://hooks.slack.com/services/x' }, context()),
+      );
+      expect({ code: error.code, message: error.message, details: error.details }).toEqual({
+        code: 'N8N_WORKFLOW_ERROR',
+        message: expect.stringContaining('Unrecognized node type: n8n-nodes-base.httpRequest'),
+        details: { template: 'ticket-created-notify', status: 400 },
+      });
+      expect(error.message).not.toContain(withoutHttp.apiKey);
+    } finally {
+      await withoutHttp.close();
+    }
+  });
+
   it('answers INTEGRATION_PROVIDER_ERROR when the base URL is not an n8n instance', async () => {
     const error = await failure(provider.check({ apiKey: standIn.apiKey }, { baseUrl: `${standIn.url}/elsewhere` }, context()));
     expect(error.code).toBe('INTEGRATION_PROVIDER_ERROR');

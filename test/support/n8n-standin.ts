@@ -7,8 +7,8 @@
 //   name, nodes, connections or settings are missing, `request/body/active is read-only` when
 //   active is sent, and nodes need id/name/type/typeVersion/position/parameters;
 // - POST /api/v1/workflows/{id}/activate: 400 for unknown node types and for a workflow without a
-//   trigger node (as n8n refuses both), and for a webhook path another active workflow already
-//   listens on, 404 `{ message: 'Not Found' }` for an unknown id;
+//   trigger node, and 200 with the workflow left inactive for a webhook path another active
+//   workflow already listens on (as n8n 2.40.7 does); 404 `{ message: 'Not Found' }` for an unknown id;
 //   POST …/deactivate.
 // Fault injection: `faults.delayMs` (answer late) and `faults.status` (answer that 5xx).
 // The same provider tests also run against a real n8n: `npm run test:n8n` (docs/TESTING.md).
@@ -40,8 +40,10 @@ export type N8nStandIn = {
   close(): Promise<void>;
 };
 
-export async function startN8nStandIn(options: { apiKey?: string } = {}): Promise<N8nStandIn> {
+/** `excludedNodeTypes`: node types the instance does not load (n8n's NODES_EXCLUDE setting). */
+export async function startN8nStandIn(options: { apiKey?: string; excludedNodeTypes?: readonly string[] } = {}): Promise<N8nStandIn> {
   const apiKey = options.apiKey ?? `n8n_api_${randomUUID().replace(/-/g, '')}`;
+  const excluded = new Set(options.excludedNodeTypes ?? []);
   const workflows = new Map<string, StoredWorkflow>();
   const faults: N8nStandIn['faults'] = {};
   const sockets = new Set<net.Socket>();
@@ -105,13 +107,14 @@ export async function startN8nStandIn(options: { apiKey?: string } = {}): Promis
       if (workflow === undefined) return answer(404, { message: 'Not Found' });
       if (req.method === 'GET' && action === undefined) return answer(200, workflow);
       if (req.method === 'POST' && action === 'activate') {
-        const unknown = workflow.nodes.find((node) => !KNOWN_NODE_TYPES.has(node.type as string));
+        const unknown = workflow.nodes.find((node) => !KNOWN_NODE_TYPES.has(node.type as string) || excluded.has(node.type as string));
         if (unknown) return answer(400, { message: `Unrecognized node type: ${String(unknown.type)}` });
         if (!workflow.nodes.some((node) => TRIGGER_NODE_TYPES.has(node.type as string))) {
           return answer(400, { message: 'Workflow has no node to start the workflow - at least one trigger, poller or webhook node is required' });
         }
-        const taken = webhookConflict(workflow, workflows);
-        if (taken) return answer(400, { message: `The URL path that the "${taken}" Webhook node uses is already taken by another active workflow` });
+        // Real n8n (checked with 2.40.7) answers a webhook path another active workflow listens on
+        // with 200 and the workflow left inactive; the reason goes to its log only.
+        if (webhookConflict(workflow, workflows)) return answer(200, workflow);
         workflow.active = true;
         return answer(200, workflow);
       }
@@ -141,7 +144,7 @@ export async function startN8nStandIn(options: { apiKey?: string } = {}): Promis
   };
 }
 
-/** The webhook node of `workflow` whose method and path an other active workflow already listens on. */
+/** The webhook node of `workflow` whose method and path another active workflow already listens on. */
 function webhookConflict(workflow: StoredWorkflow, workflows: Map<string, StoredWorkflow>): string | undefined {
   const key = (node: Record<string, unknown>) => {
     const parameters = node.parameters as Record<string, unknown>;
