@@ -55,15 +55,16 @@ export function describeN8nProvider(name: string, target: () => N8nTarget): void
       expect({ code: bad.code, paths: bad.details?.issues?.map((issue) => issue.path) }).toEqual({ code: 'VALIDATION_FAILED', paths: ['params.slackWebhookUrl'] });
     });
 
-    it('answers N8N_WORKFLOW_ERROR when n8n leaves the workflow inactive (its webhook path is taken)', async () => {
+    it('answers N8N_WORKFLOW_ERROR with n8n\'s message when n8n refuses the activation (webhook path taken)', async () => {
       const { baseUrl, apiKey } = target();
       // Two workflows of one template for one tenant listen on the same webhook path: n8n
-      // creates the second, and its activate call answers 200 with the workflow still inactive.
+      // creates the second and refuses to activate it (409, "There is a conflict with one of the
+      // webhooks."). Real n8n 2.40.7 misses the conflict in some runs: see docs/TESTING.md.
       const ctx = context();
       await provider.createFromTemplate({ apiKey }, { baseUrl }, 'ticket-created-notify', TEMPLATE_PARAMS['ticket-created-notify'], ctx);
       const error = await failure(provider.createFromTemplate({ apiKey }, { baseUrl }, 'ticket-created-notify', TEMPLATE_PARAMS['ticket-created-notify'], ctx));
       expect(error.code).toBe('N8N_WORKFLOW_ERROR');
-      expect(error.message).toMatch(/activate/);
+      expect(error.message).toMatch(/activate.*conflict with one of the webhooks/);
       expect(JSON.stringify({ message: error.message, details: error.details })).not.toContain(apiKey);
     });
 

@@ -7,8 +7,8 @@
 //   name, nodes, connections or settings are missing, `request/body/active is read-only` when
 //   active is sent, and nodes need id/name/type/typeVersion/position/parameters;
 // - POST /api/v1/workflows/{id}/activate: 400 for unknown node types and for a workflow without a
-//   trigger node, and 200 with the workflow left inactive for a webhook path another active
-//   workflow already listens on (as n8n 2.40.7 does); 404 `{ message: 'Not Found' }` for an unknown id;
+//   trigger node, 409 `{ message: 'There is a conflict with one of the webhooks.' }` for a webhook
+//   path another active workflow already listens on (as n8n 2.40.7 answers); 404 `{ message: 'Not Found' }` for an unknown id;
 //   POST …/deactivate.
 // Fault injection: `faults.delayMs` (answer late) and `faults.status` (answer that 5xx).
 // The same provider tests also run against a real n8n: `npm run test:n8n` (docs/TESTING.md).
@@ -112,9 +112,8 @@ export async function startN8nStandIn(options: { apiKey?: string; excludedNodeTy
         if (!workflow.nodes.some((node) => TRIGGER_NODE_TYPES.has(node.type as string))) {
           return answer(400, { message: 'Workflow has no node to start the workflow - at least one trigger, poller or webhook node is required' });
         }
-        // Real n8n (checked with 2.40.7) answers a webhook path another active workflow listens on
-        // with 200 and the workflow left inactive; the reason goes to its log only.
-        if (webhookConflict(workflow, workflows)) return answer(200, workflow);
+        // As real n8n 2.40.7 answers (seen in `npm run test:n8n`).
+        if (webhookConflict(workflow, workflows)) return answer(409, { message: 'There is a conflict with one of the webhooks.' });
         workflow.active = true;
         return answer(200, workflow);
       }

@@ -133,12 +133,11 @@ export function createN8nProvider(options: { allowPrivateHosts: boolean }): N8nP
         throw new AppError('INTEGRATION_PROVIDER_ERROR', 'n8n created the workflow but answered no id');
       }
       const activated = await workflowCall(credentials, config, `api/v1/workflows/${encodeURIComponent(String(id))}/activate`, undefined, 'activate', context, templateId);
-      // n8n's activate answer can say active while the activation failed (seen with n8n 2.40.7 on
-      // a webhook path already taken): what n8n stored is the answer.
+      // n8n refuses an activation with a 4xx and its message (409 for a webhook path already in
+      // use), but n8n 2.40.7 sometimes answers such an activation as a success and then finds the
+      // webhook's UNIQUE constraint violated: what n8n stored afterwards is the answer.
       const stored = activated.active === true ? await request(credentials, config, 'GET', `api/v1/workflows/${encodeURIComponent(String(id))}`, undefined, context) : undefined;
       if (activated.active !== true || !isObject(stored?.body) || stored.body.active !== true) {
-        // n8n answers some activation failures (a webhook path another active workflow listens
-        // on) with 200 and the workflow still inactive, the reason only in its own log.
         throw new AppError('N8N_WORKFLOW_ERROR', `n8n did not activate the workflow of template "${templateId}" (id ${String(id)}): ${scrub(messageOf(activated), credentials.apiKey) || 'it answered the workflow still inactive; its log has the reason (e.g. a webhook path already in use)'}`, {
           template: templateId,
           workflowId: String(id),
