@@ -2,29 +2,16 @@
 // setup): success, a refused key, a timeout and a provider error, and that no error carries the key.
 import net from 'node:net';
 import http from 'node:http';
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { createStripeProvider } from '../server/integrations/providers/stripe.ts';
 import { requiredEnv } from './support/isolation.ts';
 import { failure } from './support/failures.ts';
+import { localServers } from './support/local-servers.ts';
 
 const context = (timeoutMs = 5_000) => ({ tenantId: 'tenant-a', signal: AbortSignal.timeout(timeoutMs) });
 const stripeMock = () => createStripeProvider({ apiUrl: requiredEnv('TEST_STRIPE_MOCK_URL'), timeoutMs: 5_000 });
-const servers: (net.Server | http.Server)[] = [];
-const sockets = new Set<net.Socket>();
-
-afterAll(async () => {
-  // Connections kept alive (or left hanging on purpose) would hold close() forever.
-  sockets.forEach((socket) => socket.destroy());
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-});
-
-/** A server on a free port, answering with `handler` (or never, for a connection that hangs). */
-async function listen(server: net.Server | http.Server): Promise<string> {
-  servers.push(server);
-  server.on('connection', (socket: net.Socket) => sockets.add(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-}
+/** A server on a free port (one that never answers, or fails on its side). */
+const listen = localServers();
 
 describe('the Stripe provider', () => {
   const credentials = { secretKey: 'sk_test_123' };

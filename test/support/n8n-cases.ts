@@ -3,10 +3,11 @@
 import net from 'node:net';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { createN8nProvider } from '../../server/integrations/providers/n8n.ts';
 import { N8N_TEMPLATE_IDS, type N8nTemplateId } from '../../server/integrations/n8n-templates.ts';
 import { failure } from './failures.ts';
+import { localServers } from './local-servers.ts';
 
 export type N8nTarget = { baseUrl: string; apiKey: string };
 
@@ -19,18 +20,7 @@ export const TEMPLATE_PARAMS: Record<N8nTemplateId, Record<string, string>> = {
 };
 
 export function describeN8nProvider(name: string, target: () => N8nTarget): void {
-  const servers: (net.Server | http.Server)[] = [];
-  const sockets = new Set<net.Socket>();
-  afterAll(async () => {
-    sockets.forEach((socket) => socket.destroy());
-    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  });
-  async function listen(server: net.Server | http.Server): Promise<string> {
-    servers.push(server);
-    server.on('connection', (socket: net.Socket) => sockets.add(socket));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  }
+  const listen = localServers();
   const provider = createN8nProvider({ allowPrivateHosts: true });
 
   describe(name, () => {
