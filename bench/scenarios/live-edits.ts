@@ -9,7 +9,7 @@ import path from 'node:path';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
 import { startBenchServer } from '../support/children.ts';
-import { BACKEND_NAMES, BACKENDS, type Backend, freshPostgresDatabase, postgresSettings, sqliteSettings } from '../support/databases.ts';
+import { BACKEND_NAMES, BACKENDS, type Backend, runDatabase, sqliteSettings } from '../support/databases.ts';
 import { count, fixed, percent, withSpread } from '../support/format.ts';
 import { combineLoads, concat, roundedSummary, summarizeRuns, type CombinedLoad, type RunsSummary } from '../support/live-edits-combine.ts';
 import { startLiveEditsLoad, type LiveLoadSettings } from '../support/live-edits-load.ts';
@@ -378,11 +378,7 @@ async function runOnce(
   const mode = context.quick ? 'quick' : 'full';
   const dataDir = await makeTempDir('bench-live-edits');
   try {
-    let databaseUrl: string | undefined;
-    if (backend === 'postgresql') {
-      databaseUrl = await freshPostgresDatabase(context.postgres.url, `bench_live_edits_${mode}_${run}`);
-      if (run === 1) databases.postgresql = await postgresSettings(databaseUrl);
-    }
+    const databaseUrl = await runDatabase(context.postgres.url, backend, `bench_live_edits_${mode}_${run}`, run, databases);
     log(`run ${run}/${settings.runsPerBackend} ${BACKEND_NAMES[backend]}: starting the server`);
     const loadAverage1m = os.loadavg()[0] ?? Number.NaN;
     const codeBefore = sourceFingerprint();

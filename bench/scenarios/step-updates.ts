@@ -8,7 +8,7 @@ import path from 'node:path';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
 import { runJsonChild, startBenchServer } from '../support/children.ts';
-import { BACKEND_NAMES, BACKENDS, type Backend, freshPostgresDatabase, postgresSettings, sqliteSettings } from '../support/databases.ts';
+import { BACKEND_NAMES, BACKENDS, type Backend, runDatabase, sqliteSettings } from '../support/databases.ts';
 import type { LoadReport } from '../support/load-report.ts';
 import { describeMachine } from '../support/machine.ts';
 import { table, upsertSection, databaseSettingsLine } from '../support/markdown.ts';
@@ -238,11 +238,7 @@ async function runStepUpdates(context: ScenarioContext): Promise<void> {
     for (const backend of BACKENDS) {
       const dataDir = await makeTempDir('bench-step-updates');
       try {
-        let databaseUrl: string | undefined;
-        if (backend === 'postgresql') {
-          databaseUrl = await freshPostgresDatabase(context.postgres.url, `bench_step_updates_${mode}_${run}`);
-          if (run === 1) databases.postgresql = await postgresSettings(databaseUrl);
-        }
+        const databaseUrl = await runDatabase(context.postgres.url, backend, `bench_step_updates_${mode}_${run}`, run, databases);
         log(`run ${run}/${settings.runsPerBackend} ${BACKEND_NAMES[backend]}: starting the server`);
         const loadBeforeServer = os.loadavg()[0] ?? Number.NaN;
         const server = await startBenchServer({

@@ -14,12 +14,12 @@ async function withPostgres<T>(url: string, work: (client: pg.Client) => Promise
   }
 }
 
-/** A fresh, empty database on the benchmark's PostgreSQL; returns its URL. */
 /** The server's two storage backends, as the scenarios run and name them. */
 export type Backend = 'postgresql' | 'sqlite';
 export const BACKENDS: readonly Backend[] = ['postgresql', 'sqlite'];
 export const BACKEND_NAMES: Record<Backend, string> = { postgresql: 'PostgreSQL', sqlite: 'SQLite (embedded)' };
 
+/** A fresh, empty database on the benchmark's PostgreSQL; returns its URL. */
 export async function freshPostgresDatabase(adminUrl: string, name: string): Promise<string> {
   await withPostgres(adminUrl, async (client) => {
     await client.query(`drop database if exists ${name}`);
@@ -28,6 +28,23 @@ export async function freshPostgresDatabase(adminUrl: string, name: string): Pro
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/**
+ * The database of one run on `backend`: a fresh PostgreSQL database named `name` (its settings
+ * recorded in `databases` on the first run), or undefined for SQLite (the server's own file).
+ */
+export async function runDatabase(
+  adminUrl: string,
+  backend: Backend,
+  name: string,
+  run: number,
+  databases: Record<Backend, Record<string, string>>,
+): Promise<string | undefined> {
+  if (backend !== 'postgresql') return undefined;
+  const url = await freshPostgresDatabase(adminUrl, name);
+  if (run === 1) databases.postgresql = await postgresSettings(url);
+  return url;
 }
 
 export async function postgresSettings(url: string): Promise<Record<string, string>> {
