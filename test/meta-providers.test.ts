@@ -55,7 +55,7 @@ beforeEach(() => {
 const options = (overrides: { apiVersion?: string; timeoutMs?: number } = {}) => ({ graphUrl: graph.url, apiVersion: 'v21.0', timeoutMs: 5_000, ...overrides });
 const waCredentials = { accessToken: WA_TOKEN, appSecret: APP_SECRET, verifyToken: 'verify-me-please' };
 const waConfig = { phoneNumberId: '106540352242922', businessAccountId: '102290129340398' };
-const igCredentials = { accessToken: IG_TOKEN, appSecret: APP_SECRET };
+const igCredentials = { accessToken: IG_TOKEN, appSecret: APP_SECRET, verifyToken: 'verify-me-too-please' };
 const igConfig = { igUserId: '17841400000000001', pageId: '109876543210' };
 
 /** No token nor app secret in the error's message or details. */

@@ -25,6 +25,8 @@ export type AppDeps = {
   /** The /api/v1 routes (authenticated) and their OpenAPI document. */
   routes: readonly AnyRouteSpec[];
   openApi: Record<string, unknown>;
+  /** Inbound provider webhooks: signed over the raw body, so mounted before the JSON body parser. */
+  webhooks?: Router<AppState>;
 };
 
 export function createApp(deps: AppDeps): Koa<AppState> {
@@ -55,6 +57,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   app.use(requestContext(deps.log));
   app.use(errorEnvelope());
   app.use(httpMetrics(deps.metrics));
+  if (deps.webhooks) app.use(deps.webhooks.routes());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.bodyLimitBytes, encoding: 'utf-8' }));
   app.use(ops.routes());
   app.use(api.routes());

@@ -3,8 +3,8 @@
 // is named in the error), checks that the token can see the Instagram account, then subscribes the
 // linked Facebook page to the `messages` webhook field; `check` reads `me`; `syncMessages` pulls the
 // account's conversations and their messages since a point in time, normalized. The app secret
-// serves the webhook signature, verified elsewhere. The Graph base URL and version are server
-// configuration.
+// and verify token serve the webhook (signature and GET handshake), verified elsewhere: here only
+// their shape is checked. The Graph base URL and version are server configuration.
 import { z } from 'zod';
 import { AppError } from '../../../shared/errors.ts';
 import { maskSecret, type CallContext, type Provider } from '../provider.ts';
@@ -15,6 +15,8 @@ export const INSTAGRAM_REQUIRED_PERMISSIONS = ['instagram_basic', 'instagram_man
 const credentialsSchema = z.strictObject({
   accessToken: z.string().regex(ACCESS_TOKEN, 'must be a Meta access token'),
   appSecret: z.string().regex(APP_SECRET, 'must be the Meta app secret (32 hexadecimal characters)'),
+  // Echoed back by Meta's GET subscription handshake on our webhook URL (same rule as WhatsApp's).
+  verifyToken: z.string().regex(/^[\x21-\x7e]{8,255}$/, 'must be 8 to 255 printable characters without spaces'),
 });
 export type InstagramCredentials = z.infer<typeof credentialsSchema>;
 
@@ -66,7 +68,11 @@ export function createInstagramProvider(options: GraphOptions): InstagramProvide
     kind: 'instagram',
     credentialsSchema,
     configSchema,
-    mask: (credentials) => ({ accessToken: maskSecret(credentials.accessToken), appSecret: maskSecret(credentials.appSecret) }),
+    mask: (credentials) => ({
+      accessToken: maskSecret(credentials.accessToken),
+      appSecret: maskSecret(credentials.appSecret),
+      verifyToken: maskSecret(credentials.verifyToken),
+    }),
 
     async connect(credentials, config, context) {
       const permissions = await request(permissionsSchema, { path: 'me/permissions' }, credentials.accessToken, context);
