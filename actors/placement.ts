@@ -24,6 +24,8 @@ export interface Placement {
   epochFor(key: string): Promise<number>;
   /** Whether this node may still commit for `key` under `epoch` (checked before every commit). */
   holds(key: string, epoch: number): boolean;
+  /** Whether this node serves `key` now (sweepers and schedulers act only on their own keys). */
+  serves(key: string): boolean;
   /** The database holds `key` under a newer epoch than this node's: its claim on the shard is stale. */
   superseded(key: string, seenEpoch: number): void;
   /** Runs `listener` whenever this node gives shards up; the release waits for it. */
@@ -52,6 +54,10 @@ export class LocalPlacement implements Placement {
   }
 
   holds(): boolean {
+    return true;
+  }
+
+  serves(): boolean {
     return true;
   }
 

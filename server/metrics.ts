@@ -102,6 +102,42 @@ export function createMetrics(nodeId: string) {
       labelNames: ['dependency'] as const,
       registers: [registry],
     }),
+    integrationActorsActive: new Gauge({
+      name: 'integration_actors_active',
+      help: 'Integration actors activated on this node',
+      registers: [registry],
+    }),
+    integrationHealthChecks: new Histogram({
+      name: 'integration_health_check_seconds',
+      help: 'Health checks run by integration actors, by kind and outcome (healthy, unhealthy, circuit_open, rate_limited)',
+      labelNames: ['kind', 'outcome'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    integrationBreakerState: new Gauge({
+      name: 'integration_breaker_state',
+      help: "A provider's circuit breaker on this node: 0 closed, 1 half-open, 2 open (or isolated)",
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    integrationRateLimited: new Counter({
+      name: 'integration_rate_limited_total',
+      help: 'Outbound provider calls refused by the per-tenant, per-provider rate limit',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    webhookRequests: new Counter({
+      name: 'webhook_requests_total',
+      help: 'Inbound webhook requests, by provider and outcome (accepted, handshake, refused, invalid, unknown)',
+      labelNames: ['provider', 'outcome'] as const,
+      registers: [registry],
+    }),
+    inboundMessages: new Counter({
+      name: 'inbound_messages_total',
+      help: 'Inbound channel messages queued from webhooks, by channel and outcome (stored, duplicate)',
+      labelNames: ['channel', 'outcome'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -26,6 +26,17 @@ import type { DependencyCheck } from './readiness.ts';
 import { attachSessionGateway } from './realtime/session-gateway.ts';
 import { createSocketServer } from './realtime/socket-server.ts';
 import { attachYjsWebSocket } from './realtime/yjs-websocket.ts';
+import { IntegrationStore } from '../actors/integration/integration-store.ts';
+import { credentialCipherFor } from './integrations/credentials.ts';
+import { startHealthScheduler } from './integrations/health-scheduler.ts';
+import { InboundStore } from './integrations/inbound-store.ts';
+import { IntegrationService, type IntegrationCall } from './integrations/integration-service.ts';
+import { createProviders } from './integrations/providers/index.ts';
+import { OutboundLimits } from './integrations/rate-limits.ts';
+import { ProviderCalls } from './integrations/resilience.ts';
+import { integrationRoutes } from './http/integration-routes.ts';
+import { webhookRouter } from './http/webhook-routes.ts';
+import { attachOpsGateway } from './realtime/ops-gateway.ts';
 
 const SERVER_VERSION = '0.1.0';
 
@@ -65,22 +76,26 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
 
   const store = new SessionStore(db);
+  const integrationStore = new IntegrationStore(db);
+  // Shard epochs start above every epoch any actor kind wrote (sessions and integrations share shards).
+  const maxEpoch = async () => Math.max(await store.maxEpoch(), await integrationStore.maxEpoch());
   let port = 0;
   const cluster: Cluster | undefined =
     config.REDIS_URL !== undefined && config.CLUSTER_SECRET !== undefined
       ? createCluster({
           config: { ...config, REDIS_URL: config.REDIS_URL, CLUSTER_SECRET: config.CLUSTER_SECRET },
           url: () => config.CLUSTER_ADVERTISE_URL ?? `http://${advertisedHost(config.HOST)}:${port}`,
-          epochFloor: () => store.maxEpoch(),
+          epochFloor: maxEpoch,
           log,
           metrics,
         })
       : undefined;
   if (cluster) dependencies.push({ name: 'redis', check: () => cluster.ready() });
 
+  const placement = cluster?.placement ?? new LocalPlacement((await maxEpoch()) + 1);
   const sessions = new SessionService({
     store,
-    placement: cluster?.placement ?? new LocalPlacement((await store.maxEpoch()) + 1),
+    placement,
     ...(cluster ? { remote: cluster.remote, relay: cluster.relay } : {}),
     log,
     metrics,
@@ -96,9 +111,59 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     sessions,
     abandonAfterMs: config.SESSION_ABANDON_AFTER_MS,
     log,
-    ...(cluster ? { serves: (sessionId: string) => cluster.placement.serves(sessionId) } : {}),
+    serves: (sessionId: string) => placement.serves(sessionId),
   });
-  const routes = [...identityRoutes(), ...onboardingRoutes(sessions, db), ...(cluster ? clusterRoutes(cluster.placement) : [])];
+
+  // Integration actors: one per tenant and kind, placed on the same shards as sessions.
+  const { cipher, note: keyNote } = credentialCipherFor(config);
+  log.info(keyNote);
+  const providers = createProviders({
+    graphUrl: config.GRAPH_API_URL,
+    graphVersion: config.GRAPH_API_VERSION,
+    stripeApiUrl: config.STRIPE_API_URL,
+    timeoutMs: config.INTEGRATION_CALL_TIMEOUT_MS,
+    allowPrivateHosts: config.INTEGRATIONS_ALLOW_PRIVATE_HOSTS,
+  });
+  const breakerLevel = { closed: 0, 'half-open': 1, open: 2, isolated: 2 } as const;
+  const inbound = new InboundStore(db);
+  const publicUrl = () => (config.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  const integrations = new IntegrationService({
+    store: integrationStore,
+    placement,
+    ...(cluster ? { remote: cluster.remote } : {}),
+    providers,
+    calls: new ProviderCalls({
+      callTimeoutMs: config.INTEGRATION_CALL_TIMEOUT_MS,
+      attempts: config.INTEGRATION_CALL_ATTEMPTS,
+      breakerThreshold: config.INTEGRATION_BREAKER_THRESHOLD,
+      breakerHalfOpenAfterMs: config.INTEGRATION_BREAKER_HALF_OPEN_MS,
+      onBreakerChange: (kind, state) => {
+        metrics.integrationBreakerState.set({ kind }, breakerLevel[state]);
+        log.warn({ kind, state }, 'integration circuit breaker changed state');
+      },
+    }),
+    limits: new OutboundLimits({
+      perMinute: config.INTEGRATION_RATE_LIMIT_PER_MINUTE,
+      keyPrefix: config.REDIS_KEY_PREFIX,
+      ...(cluster ? { redis: cluster.redis } : {}),
+    }),
+    cipher,
+    inbound,
+    checkIntervalMs: config.INTEGRATION_CHECK_INTERVAL_MS,
+    backgroundTimeoutMs: 10 * 60_000,
+    webhookUrl: (kind, id) => (['whatsapp', 'instagram', 'stripe'].includes(kind) ? `${publicUrl()}/api/v1/webhooks/${kind}/${id}` : null),
+    // Scheduled checks keep an actor busy; one left idle (disabled, removed) goes after this.
+    idleMs: Math.min(2 ** 31 - 1, Math.max(10 * 60_000, 3 * config.INTEGRATION_CHECK_INTERVAL_MS)),
+    log: log.child({ component: 'integrations' }),
+    metrics,
+  });
+
+  const routes = [
+    ...identityRoutes(),
+    ...onboardingRoutes(sessions, db),
+    ...integrationRoutes(integrations, providers),
+    ...(cluster ? clusterRoutes(cluster.placement) : []),
+  ];
 
   let accepting = true;
   const app = createApp({
@@ -113,6 +178,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     isAcceptingWork: () => accepting,
     routes,
     openApi: openApiDocument(routes, { version: SERVER_VERSION }),
+    webhooks: webhookRouter({ targets: integrations, inbound, metrics, bodyLimitBytes: config.HTTP_BODY_LIMIT_BYTES, log }),
   });
   const koa = app.callback();
   // Calls other nodes forward to this one (signed; see server/cluster/forwarding.ts) bypass Koa:
@@ -121,7 +187,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     ? forwardingHandler({
         secret: config.CLUSTER_SECRET!,
         maxBodyBytes: Math.max(config.HTTP_BODY_LIMIT_BYTES, config.SOCKET_MAX_MESSAGE_BYTES) + 65_536,
-        serve: (call) => sessions.serveForwarded(call as SessionCall),
+        serve: ({ service, call }) => (service === 'sessions' ? sessions.serveForwarded(call as SessionCall) : integrations.serveForwarded(call as IntegrationCall)),
         log,
       })
     : undefined;
@@ -138,6 +204,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     metrics,
     ...(cluster ? { adapter: cluster.adapter } : {}),
   });
+  const ops = attachOpsGateway(io.of('/ops'), { integrations, log });
   const sessionsNamespace = io.of('/sessions');
   cluster?.relay.bind(sessionsNamespace);
   const gateway = attachSessionGateway(sessionsNamespace, { sessions, log, updatesPerSecond: config.SOCKET_UPDATES_PER_SECOND });
@@ -167,6 +234,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   port = (httpServer.address() as AddressInfo).port;
   // Joins the cluster only now: the others can reach this node from here on.
   await cluster?.placement.start();
+  // Wakes the integrations this node owns; they schedule their own health checks.
+  const healthScheduler = startHealthScheduler({
+    store: integrationStore,
+    integrations,
+    scanEveryMs: Math.min(5_000, Math.max(500, config.INTEGRATION_CHECK_INTERVAL_MS / 2)),
+    log,
+  });
   // One node per cluster relays the outbox to Kafka (leader by a PostgreSQL advisory lock).
   const relay = kafka ? startOutboxRelay({ db, kafka, log, metrics }) : undefined;
   log.info({ port, database: db.dialect, cluster: !!cluster, kafka: !!kafka }, 'server listening');
@@ -184,7 +258,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       // Socket.IO clients of every namespace are told to go (they reconnect to another node), and
       // engine.io connections in no namespace are closed: upgraded sockets would hold the drain.
       // `local`: with the Redis adapter, a plain disconnectSockets() would disconnect every node's clients.
-      for (const namespace of ['/', '/sessions']) io.of(namespace).local.disconnectSockets(true);
+      for (const namespace of ['/', '/sessions', '/ops']) io.of(namespace).local.disconnectSockets(true);
       io.engine.close();
       // y-websocket connections too (1001): upgraded sockets would otherwise hold httpServer.close().
       const yjsClosed = yjsWebSocket.close();
@@ -196,9 +270,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       clearTimeout(deadline);
       // Every acknowledged edit is already committed; this flushes snapshots and unloads actors.
       await abandonment.stop();
+      await healthScheduler.stop();
       gateway.detach();
+      ops.detach();
       await yjsClosed;
       await sessions.stop().catch((error: unknown) => log.warn({ err: error }, 'some sessions did not passivate cleanly'));
+      await integrations.stop().catch((error: unknown) => log.warn({ err: error }, 'some integrations did not passivate cleanly'));
       cluster?.close();
       await relay?.stop();
       await Promise.allSettled([kafka?.close(), db.close()]);

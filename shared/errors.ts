@@ -28,6 +28,10 @@ export const ERROR_STATUS = {
   N8N_WORKFLOW_ERROR: 502,
   AI_MODEL_INIT_FAILED: 500,
   // Integrations: failures common to every provider
+  INTEGRATION_NOT_FOUND: 404,
+  INTEGRATION_NOT_CONNECTED: 409,
+  /** A background operation of the integration (model training) is still running. */
+  INTEGRATION_BUSY: 409,
   INTEGRATION_AUTH_FAILED: 422,
   INTEGRATION_TIMEOUT: 504,
   INTEGRATION_PROVIDER_ERROR: 502,

@@ -1,6 +1,7 @@
 // One writer per session: an activation under an older epoch can never write (DESIGN.md invariant 2).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { SessionStore, StaleEpochError } from '../actors/session/session-store.ts';
+import { SessionStore } from '../actors/session/session-store.ts';
+import { StaleEpochError } from '../server/db/fenced-writes.ts';
 import { migrate, openDatabase, type Database } from '../server/db/orm.ts';
 import { initialMachineState } from '../shared/step-machine.ts';
 import { tempDir } from './support/config.ts';

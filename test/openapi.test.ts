@@ -1,4 +1,4 @@
-// The OpenAPI document at /api/openapi.json describes every route identityRoutes() and onboardingRoutes() declare, and
+// The OpenAPI document at /api/openapi.json describes every route identityRoutes(), onboardingRoutes() and integrationRoutes() declare, and
 // what real calls answer matches the zod response schemas the document is generated from.
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -6,6 +6,9 @@ import { signToken } from '../server/auth/tokens.ts';
 import type { Database } from '../server/db/orm.ts';
 import { identityRoutes } from '../server/http/identity-routes.ts';
 import { onboardingRoutes } from '../server/http/onboarding-routes.ts';
+import { integrationRoutes } from '../server/http/integration-routes.ts';
+import type { IntegrationService } from '../server/integrations/integration-service.ts';
+import { createProviders } from '../server/integrations/providers/index.ts';
 import type { AnyRouteSpec } from '../server/http/routes.ts';
 import { createLogger } from '../server/logger.ts';
 import { startServer, type RunningServer } from '../server/server.ts';
@@ -20,6 +23,10 @@ import { TEST_JWT_SECRET, testConfig } from './support/config.ts';
 const ROUTES: readonly AnyRouteSpec[] = [
   ...identityRoutes(),
   ...onboardingRoutes(undefined as unknown as SessionService, undefined as unknown as Database),
+  ...integrationRoutes(
+    undefined as unknown as IntegrationService,
+    createProviders({ graphUrl: 'https://graph.facebook.com', graphVersion: 'v22.0', stripeApiUrl: 'https://api.stripe.com', timeoutMs: 1_000, allowPrivateHosts: false }),
+  ),
 ];
 
 type Json = Record<string, unknown>;

@@ -2,7 +2,8 @@
 import crypto from 'node:crypto';
 import type { Principal } from '../../shared/auth.ts';
 import { ONBOARDING_TOPIC } from '../../server/events/topics.ts';
-import type { EventDraft, SessionRecord } from './session-store.ts';
+import type { EventDraft } from '../../server/db/fenced-writes.ts';
+import type { SessionRecord } from './session-store.ts';
 
 export type OnboardingEventType =
   | 'onboarding.session.started'

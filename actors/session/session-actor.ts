@@ -28,7 +28,8 @@ import { ActorFailure, type Actor, type ActorContext } from '../runtime.ts';
 import type { Placement } from '../placement.ts';
 import { applyStepPatch, documentData, stepData } from './document.ts';
 import { sessionEvent, type OnboardingEventType } from './events.ts';
-import { StaleEpochError, type AuditDraft, type Effects, type SessionRecord, type SessionStore } from './session-store.ts';
+import { StaleEpochError, type AuditDraft, type Effects } from '../../server/db/fenced-writes.ts';
+import type { SessionRecord, SessionStore } from './session-store.ts';
 import { GroupCommitter } from './group-commit.ts';
 
 /** Who asked, for the audit log. */

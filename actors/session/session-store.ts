@@ -3,7 +3,8 @@
 // events and audit entries of the change (invariant 7). Every read is scoped by tenant.
 import type { EntityManager } from '@mikro-orm/sql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
-import { AuditEntry, OnboardingSession, OutboxEvent, SessionSnapshot, SessionUpdate, StepDuration } from '../../server/db/entities.ts';
+import { OnboardingSession, SessionSnapshot, SessionUpdate, StepDuration } from '../../server/db/entities.ts';
+import { StaleEpochError, writeEffects, type Effects } from '../../server/db/fenced-writes.ts';
 import type { Database } from '../../server/db/orm.ts';
 import type { SessionStatus, StepState } from '../../shared/step-machine.ts';
 import type { StepId } from '../../shared/steps.ts';
@@ -21,35 +22,6 @@ export type SessionRecord = {
   lastActivityAt: Date;
   completedAt: Date | null;
 };
-
-/** A domain event for the outbox; `topic` and `type` are listed in docs/EVENTS.md. */
-export type EventDraft = { topic: string; type: string; payload: Record<string, unknown> };
-
-export type AuditDraft = {
-  actorId: string;
-  actorRole: string;
-  action: string;
-  target: string;
-  before?: Record<string, unknown> | null;
-  after?: Record<string, unknown> | null;
-  requestId?: string | undefined;
-  ip?: string | undefined;
-};
-
-/** What a fenced write carries besides its main change. */
-export type Effects = { events?: EventDraft[]; audits?: AuditDraft[]; durations?: { stepId: StepId; minutes: number }[] };
-
-/** The session's row has moved to a newer epoch: another activation owns it; this one must stop. */
-export class StaleEpochError extends Error {
-  /** The row's epoch, when known; otherwise at least one above ours. */
-  readonly currentEpoch: number;
-
-  constructor(sessionId: string, epoch: number, currentEpoch?: number) {
-    super(`session ${sessionId} is owned under a newer epoch than ${epoch}`);
-    this.name = 'StaleEpochError';
-    this.currentEpoch = currentEpoch ?? epoch + 1;
-  }
-}
 
 export type LoadedSession = {
   record: SessionRecord;
@@ -99,7 +71,7 @@ export class SessionStore {
     try {
       await this.#db.em().transactional(async (em) => {
         await em.insert(OnboardingSession, { ...record, ownerEpoch: 0, createdAt: now, updatedAt: now, lastActivityAt: now });
-        await this.#writeEffects(em, record.tenantId, effects);
+        await writeEffects(em, this.#db.dialect, record.tenantId, effects);
       });
       return { record: { ...record, createdAt: now, updatedAt: now, lastActivityAt: now, completedAt: null }, created: true };
     } catch (error) {
@@ -130,7 +102,7 @@ export class SessionStore {
       if (claimed !== 1) {
         const current = await em.findOne(OnboardingSession, { id }, { fields: ['ownerEpoch'] });
         if (!current) throw new Error(`session ${id} does not exist`);
-        throw new StaleEpochError(id, epoch, current.ownerEpoch);
+        throw new StaleEpochError(`session ${id}`, epoch, current.ownerEpoch);
       }
       const row = await em.findOneOrFail(OnboardingSession, { id });
       const snapshot = await em.findOne(SessionSnapshot, { sessionId: id });
@@ -242,47 +214,10 @@ export class SessionStore {
         { id: session.id, tenantId: session.tenantId, ownerEpoch: epoch },
         Object.keys(change).length > 0 ? change : { ownerEpoch: epoch },
       );
-      if (touched !== 1) throw new StaleEpochError(session.id, epoch);
+      if (touched !== 1) throw new StaleEpochError(`session ${session.id}`, epoch);
       const result = await write(em);
-      await this.#writeEffects(em, session.tenantId, effects);
+      await writeEffects(em, this.#db.dialect, session.tenantId, effects);
       return result;
     });
-  }
-
-  async #writeEffects(em: EntityManager, tenantId: string, effects: Effects): Promise<void> {
-    const now = new Date();
-    if ((effects.events ?? []).length > 0) await this.#lockTenantEvents(em, tenantId);
-    for (const event of effects.events ?? []) {
-      await em.insert(OutboxEvent, { tenantId, topic: event.topic, type: event.type, payload: event.payload, createdAt: now });
-    }
-    for (const audit of effects.audits ?? []) {
-      await em.insert(AuditEntry, {
-        tenantId,
-        actorId: audit.actorId,
-        actorRole: audit.actorRole,
-        action: audit.action,
-        target: audit.target,
-        before: audit.before ?? null,
-        after: audit.after ?? null,
-        requestId: audit.requestId ?? null,
-        ip: audit.ip ?? null,
-        createdAt: now,
-      });
-    }
-    for (const duration of effects.durations ?? []) {
-      await em.insert(StepDuration, { stepId: duration.stepId, minutes: duration.minutes, createdAt: now });
-    }
-  }
-
-  /**
-   * PostgreSQL: serialises a tenant's event-writing transactions until they commit, so a tenant's
-   * outbox ids are allocated in commit order and the relay, reading in id order, publishes them in
-   * order (server/events/outbox-relay.ts). Taken last, after the session row: its holder only
-   * inserts plain rows afterwards and waits for no other lock, so no deadlock. SQLite runs one write
-   * transaction at a time already.
-   */
-  async #lockTenantEvents(em: EntityManager, tenantId: string): Promise<void> {
-    // The two-key form: its own key space, apart from the single-key locks (migrations, relay leader).
-    if (this.#db.dialect === 'postgresql') await em.execute('select pg_advisory_xact_lock(7311006, hashtext(?))', [tenantId]);
   }
 }

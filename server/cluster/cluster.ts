@@ -44,6 +44,8 @@ class AdapterBroadcastRelay implements BroadcastRelay {
 
 export type Cluster = {
   placement: RedisPlacement;
+  /** A connection for shared counters (rate limits); fails commands while Redis is unreachable. */
+  redis: Redis;
   remote: ForwardingClient;
   relay: AdapterBroadcastRelay;
   /** The Socket.IO adapter factory (pass to `new Server({ adapter })`). */
@@ -106,6 +108,7 @@ export function createCluster(options: {
   });
   return {
     placement,
+    redis: leaseRedis,
     remote: new ForwardingClient(config.CLUSTER_SECRET),
     relay: new AdapterBroadcastRelay(),
     adapter: createAdapter(pub, sub, { key: `${config.REDIS_KEY_PREFIX}socket.io`, requestsTimeout: 2_000 }),

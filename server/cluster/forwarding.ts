@@ -1,17 +1,18 @@
-// Node-to-node forwarding of session calls: a node that does not own a session sends the call to the
-// owner over HTTP (keep-alive, one POST per call) and relays the answer — an edit's ack included,
+// Node-to-node forwarding of actor calls (sessions, integrations): a node that does not own an actor
+// sends the call to the owner over HTTP (keep-alive, one POST per call) and relays the answer — an edit's ack included,
 // which the owner gives only after its commit, so acks stay end to end. Bodies are V8-serialized
 // (Uint8Array, Date and Map survive) and signed with CLUSTER_SECRET (HMAC-SHA256 over timestamp and
 // body, checked in constant time before anything is deserialized); the endpoint refuses everything
-// else, so only cluster members can reach a session through it.
+// else, so only cluster members can reach an actor through it.
 import crypto from 'node:crypto';
 import type http from 'node:http';
 import v8 from 'node:v8';
 import { NotOwner, type Location } from '../../actors/placement.ts';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../../shared/errors.ts';
+import type { ForwardedCall } from './actor-router.ts';
 import type { Logger } from '../logger.ts';
 
-export const FORWARD_PATH = '/internal/v1/sessions/call';
+export const FORWARD_PATH = '/internal/v1/actors/call';
 const SIGNATURE_HEADER = 'x-cluster-signature';
 /** Signed calls older or newer than this are refused (replay window; node clocks roughly agree). */
 const MAX_SKEW_MS = 30_000;
@@ -43,7 +44,7 @@ export class ForwardingClient {
    * Sends `call` to the owner at `location`. Application errors are rethrown as AppError; an owner
    * that is gone, unreachable or no longer the owner surfaces as NotOwner, so the caller re-locates.
    */
-  async call(location: Location & { kind: 'remote' }, call: unknown, timeoutMs: number): Promise<unknown> {
+  async call(location: Location & { kind: 'remote' }, call: ForwardedCall, timeoutMs: number): Promise<unknown> {
     const body = v8.serialize(call);
     const timestamp = String(Date.now());
     let answer: Answer;
@@ -69,8 +70,8 @@ export class ForwardingClient {
 export type ForwardingHandlerOptions = {
   secret: string;
   maxBodyBytes: number;
-  /** Serves one forwarded call here (throws NotOwner if this node does not own the session). */
-  serve(call: unknown): Promise<unknown>;
+  /** Serves one forwarded call here (throws NotOwner if this node does not own its actor). */
+  serve(call: ForwardedCall): Promise<unknown>;
   log: Logger;
 };
 
@@ -99,12 +100,13 @@ export function forwardingHandler(options: ForwardingHandlerOptions): (req: http
         options.log.warn({ ip: req.socket.remoteAddress }, 'forwarded call with a bad signature refused');
         return reply(res, 401);
       }
-      let call: unknown;
+      let call: ForwardedCall;
       try {
-        call = v8.deserialize(body);
+        call = v8.deserialize(body) as ForwardedCall;
       } catch {
         return reply(res, 400);
       }
+      if (call?.service !== 'sessions' && call?.service !== 'integrations') return reply(res, 400);
       options.serve(call).then(
         (value) => reply(res, 200, { ok: true, value }),
         (error: unknown) => {

@@ -130,6 +130,8 @@ export const Integration = defineEntity({
     credentialsMask: p.json<Record<string, string>>().nullable(),
     config: p.json<Record<string, unknown>>(),
     health: p.json<{ lastCheckedAt: string; isHealthy: boolean; responseTime: number }>().nullable(),
+    /** What a provider produced that is neither config nor secret, e.g. a trained classifier model (bounded). */
+    artifacts: p.json<Record<string, unknown>>().nullable(),
     /** Fencing epoch of the integration actor that last wrote (as for sessions). */
     ownerEpoch: p.bigint('number').default(0),
     createdAt: p.datetime().onCreate(() => new Date()),
@@ -139,7 +141,7 @@ export const Integration = defineEntity({
 });
 export type Integration = InferEntity<typeof Integration>;
 
-/** Inbound channel messages (webhooks), acknowledged to the provider once stored; deduplicated by the provider's id. */
+/** Inbound channel messages (webhooks), acknowledged to the provider once stored; deduplicated per tenant by the provider's id. */
 export const InboundMessage = defineEntity({
   name: 'InboundMessage',
   tableName: 'inbound_message',
@@ -152,7 +154,8 @@ export const InboundMessage = defineEntity({
     receivedAt: p.datetime().onCreate(() => new Date()),
     processedAt: p.datetime().nullable(),
   },
-  uniques: [{ properties: ['channel', 'externalId'] }],
+  // Per tenant: two tenants may connect the same number or account and each get its messages.
+  uniques: [{ properties: ['tenantId', 'channel', 'externalId'] }],
   indexes: [{ properties: ['tenantId', 'id'] }],
 });
 export type InboundMessage = InferEntity<typeof InboundMessage>;

@@ -4,7 +4,7 @@
 // the transaction that would have written it. No event carries credentials (invariant 5).
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import type { EventDraft } from '../../actors/session/session-store.ts';
+import type { EventDraft } from '../db/fenced-writes.ts';
 import type { Principal } from '../../shared/auth.ts';
 import type { Integration } from '../db/entities.ts';
 import { INTEGRATION_KINDS } from '../integrations/provider.ts';

@@ -2,8 +2,8 @@
 // email), stored once each in `inbound_message` until a consumer processes them.
 //
 // Providers redeliver (Meta and Stripe retry until they get a 2xx, and may deliver twice anyway), so
-// a message is identified by (channel, externalId) and inserted with insert-or-ignore: one
-// `insert … on conflict (channel, external_id) do nothing` statement per batch, atomic on both
+// a message is identified by (tenant, channel, externalId) and inserted with insert-or-ignore: one
+// `insert … on conflict (tenant_id, channel, external_id) do nothing` statement per batch, atomic on both
 // PostgreSQL and SQLite; a redelivery counts as a duplicate, never as an error. The insert runs
 // before the webhook is answered, so an acknowledged message is durable.
 //
@@ -38,7 +38,7 @@ export class InboundStore {
     this.#db = db;
   }
 
-  /** Stores each message once; a (channel, externalId) already stored is a duplicate. */
+  /** Stores each message once; a (tenant, channel, externalId) already stored is a duplicate. */
   async enqueue(messages: readonly InboundItem[]): Promise<EnqueueResult> {
     const valid = messages.filter(withinBounds);
     const rejected = messages.length - valid.length;
@@ -46,7 +46,7 @@ export class InboundStore {
     // database, so the count is exact on both dialects).
     const seen = new Set<string>();
     const unique = valid.filter((item) => {
-      const key = `${item.channel}\u0000${item.externalId}`;
+      const key = `${item.tenantId}\u0000${item.channel}\u0000${item.externalId}`;
       if (seen.has(key)) return false;
       seen.add(key);
       return true;
@@ -57,7 +57,7 @@ export class InboundStore {
       .em()
       .createQueryBuilder(InboundMessage)
       .insert(unique.map((item) => ({ ...item, receivedAt, processedAt: null })))
-      .onConflict(['channel', 'externalId'])
+      .onConflict(['tenantId', 'channel', 'externalId'])
       .ignore()
       .execute('run');
     const stored = result.affectedRows;

@@ -60,11 +60,14 @@ export class ProviderCalls {
 
   /**
    * Runs `call` against provider `kind` for `tenantId` under the timeout, retry and breaker
-   * policies; an open breaker answers INTEGRATION_CIRCUIT_OPEN without calling the provider.
+   * policies (`retry: false`: timeout and breaker only); an open breaker answers
+   * INTEGRATION_CIRCUIT_OPEN without calling the provider.
    */
-  async run<T>(kind: IntegrationKind, tenantId: string, call: (context: CallContext) => Promise<T>): Promise<T> {
+  async run<T>(kind: IntegrationKind, tenantId: string, call: (context: CallContext) => Promise<T>, options: { retry?: boolean } = {}): Promise<T> {
+    // Calls that create something (an account, a workflow) are not retried: a timeout may hide a success.
+    const policy = options.retry === false ? this.#breaker(kind) : this.#policy(kind);
     try {
-      return await this.#policy(kind).execute(({ signal }) =>
+      return await policy.execute(({ signal }) =>
         call({ tenantId, signal: AbortSignal.any([signal, AbortSignal.timeout(this.#options.callTimeoutMs)]) }),
       );
     } catch (error) {

@@ -48,7 +48,7 @@ export function createSocketServer(httpServer: http.Server, options: SocketServe
   };
 
   // Every namespace authenticates its handshake; an unknown namespace is refused by Socket.IO.
-  for (const namespace of [io.of('/'), io.of('/sessions')]) {
+  for (const namespace of [io.of('/'), io.of('/sessions'), io.of('/ops')]) {
     namespace.use(authenticate);
     namespace.on('connection', (socket) => {
       options.metrics.socketConnections.inc({ namespace: namespace.name });

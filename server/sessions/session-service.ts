@@ -3,9 +3,9 @@
 // session's actor: on this node through the actor host, or to the owning node through the
 // forwarding client (cluster mode). It holds no session state of its own.
 import crypto from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ActorFailure, ActorHost } from '../../actors/runtime.ts';
-import { NotOwner, type Location, type Placement } from '../../actors/placement.ts';
+import { NotOwner, type Placement } from '../../actors/placement.ts';
+import { ActorRouter, type RemoteCalls } from '../cluster/actor-router.ts';
 import { sessionEvent } from '../../actors/session/events.ts';
 import {
   RefusedAfterApply,
@@ -19,7 +19,8 @@ import {
   type SyncState,
   type UpdateWrite,
 } from '../../actors/session/session-actor.ts';
-import { StaleEpochError, type SessionStore } from '../../actors/session/session-store.ts';
+import type { SessionStore } from '../../actors/session/session-store.ts';
+import { StaleEpochError } from '../db/fenced-writes.ts';
 import { AppError } from '../../shared/errors.ts';
 import { initialMachineState } from '../../shared/step-machine.ts';
 import type { StepId } from '../../shared/steps.ts';
@@ -41,13 +42,10 @@ export type SessionServiceOptions = {
   /** Untrusted live updates must decode within this time (in a worker) to be applied. */
   updateDecodeTimeoutMs: number;
   /** Cluster mode: sends calls to the owning node. */
-  remote?: RemoteSessions;
+  remote?: RemoteCalls;
   /** Cluster mode: carries this node's broadcasts to the other nodes' listeners, and theirs here. */
   relay?: BroadcastRelay;
 };
-
-/** Forwards a call to the node that owns the session (server/cluster/forwarding.ts). */
-export type RemoteSessions = { call(location: Location & { kind: 'remote' }, call: SessionCall, timeoutMs: number): Promise<unknown> };
 
 export type BroadcastRelay = { publish(broadcast: SessionBroadcast): void; subscribe(listener: (broadcast: SessionBroadcast) => void): void };
 
@@ -70,13 +68,6 @@ export type StepWriteResult = { stepId: StepId; data: Record<string, unknown>; u
 
 const NOT_FOUND = () => new AppError('ONBOARDING_SESSION_NOT_FOUND', 'no such onboarding session');
 const DURATIONS_TTL_MS = 60_000;
-/**
- * How long a call keeps looking for the session's owner while it moves (failover takes up to a lease
- * TTL) before answering SERVICE_UNAVAILABLE; below the SDK's 10 s ack timeout.
- */
-const ROUTE_DEADLINE_MS = 8_000;
-const ATTEMPT_TIMEOUT_MS = 3_000;
-const backoffMs = (attempt: number) => Math.min(25 * 2 ** attempt, 500) * (0.5 + Math.random() / 2);
 
 export class SessionService {
   readonly #store: SessionStore;
@@ -86,16 +77,23 @@ export class SessionService {
   readonly #listeners = new Set<(broadcast: SessionBroadcast, source: BroadcastSource) => void>();
   readonly #guard: UpdateGuard;
   readonly #placement: Placement;
-  readonly #remote: RemoteSessions | undefined;
-  readonly #metrics: Metrics;
-  readonly #log: Logger;
+  readonly #router: ActorRouter<SessionCall>;
 
   constructor(options: SessionServiceOptions) {
-    this.#log = options.log;
     this.#store = options.store;
     this.#placement = options.placement;
-    this.#remote = options.remote;
-    this.#metrics = options.metrics;
+    this.#router = new ActorRouter<SessionCall>({
+      service: 'sessions',
+      placement: options.placement,
+      remote: options.remote,
+      log: options.log,
+      metrics: options.metrics,
+      keyOf: (call) => call.sessionId,
+      execute: (call) => this.#execute(call),
+      // Missing dependencies may be this activation's fault (it was stale and is now dropped): route
+      // once more to a fresh one; a second refusal is the client's to resolve by syncing.
+      special: (error) => (error instanceof RefusedAfterApply ? { rethrow: error.appError, retryOnce: error.missingDependencies } : undefined),
+    });
     this.#minDurationSamples = options.minDurationSamples;
     this.#guard = new UpdateGuard({ timeoutMs: options.updateDecodeTimeoutMs, maxHeapMb: 64 });
     const deps = {
@@ -156,7 +154,7 @@ export class SessionService {
   }
 
   get(tenantId: string, sessionId: string): Promise<SessionView> {
-    return this.#route({ op: 'get', tenantId, sessionId }) as Promise<SessionView>;
+    return this.#router.route({ op: 'get', tenantId, sessionId }) as Promise<SessionView>;
   }
 
   /**
@@ -164,21 +162,21 @@ export class SessionService {
    * result against the step's schema and refuses secrets) and returns once the edit is durable.
    */
   updateStep(caller: Caller, sessionId: string, stepId: StepId, patch: Record<string, unknown>): Promise<StepWriteResult> {
-    return this.#route({ op: 'updateStep', caller, sessionId, stepId, patch }) as Promise<StepWriteResult>;
+    return this.#router.route({ op: 'updateStep', caller, sessionId, stepId, patch }) as Promise<StepWriteResult>;
   }
 
   transition(caller: Caller, sessionId: string, message: TransitionMessage): Promise<SessionView> {
-    return this.#route({ op: 'transition', caller, sessionId, message }) as Promise<SessionView>;
+    return this.#router.route({ op: 'transition', caller, sessionId, message }) as Promise<SessionView>;
   }
 
   /** Abandons the session if it saw no activity since `inactiveBefore` (the abandonment sweeper). */
   async abandonIfInactive(session: { id: string; tenantId: string }, inactiveBefore: Date): Promise<void> {
-    await this.#route({ op: 'abandonIfInactive', tenantId: session.tenantId, sessionId: session.id, inactiveBefore });
+    await this.#router.route({ op: 'abandonIfInactive', tenantId: session.tenantId, sessionId: session.id, inactiveBefore });
   }
 
   /** The committed Yjs document of a session, encoded as one update. */
   encodeState(tenantId: string, sessionId: string, stateVector?: Uint8Array): Promise<Uint8Array> {
-    return this.#route({ op: 'encodeState', tenantId, sessionId, ...(stateVector ? { stateVector } : {}) }) as Promise<Uint8Array>;
+    return this.#router.route({ op: 'encodeState', tenantId, sessionId, ...(stateVector ? { stateVector } : {}) }) as Promise<Uint8Array>;
   }
 
   /** Subscribes to committed changes of every session (the realtime gateways). */
@@ -194,17 +192,17 @@ export class SessionService {
    */
   async applyUpdate(caller: Caller, sessionId: string, update: Uint8Array, origin: string): Promise<number> {
     await this.#guard.check(update);
-    return this.#route({ op: 'applyUpdate', caller, sessionId, update, origin }) as Promise<number>;
+    return this.#router.route({ op: 'applyUpdate', caller, sessionId, update, origin }) as Promise<number>;
   }
 
   /** Answers a client's sync step 1: what its state vector lacks, and the session's state vector. */
   syncState(tenantId: string, sessionId: string, stateVector: Uint8Array): Promise<SyncState> {
-    return this.#route({ op: 'syncState', tenantId, sessionId, stateVector }) as Promise<SyncState>;
+    return this.#router.route({ op: 'syncState', tenantId, sessionId, stateVector }) as Promise<SyncState>;
   }
 
   /** A call another node forwarded here because this node owns the session (or should). */
   serveForwarded(call: SessionCall): Promise<unknown> {
-    return this.#route(call, true);
+    return this.#router.route(call, true);
   }
 
   /** Passivates one session's actor (flush, compact, unload). */
@@ -220,51 +218,6 @@ export class SessionService {
   async stop(): Promise<void> {
     await this.#guard.close();
     await this.#host.stop();
-  }
-
-  /**
-   * Runs `call` where the session lives: here, or on its owner. While the session moves between
-   * nodes (handoff, failover) the call retries with backoff until the deadline; a forwarded call is
-   * never forwarded again — its sender re-locates instead.
-   */
-  async #route(call: SessionCall, forwarded = false): Promise<unknown> {
-    const deadline = performance.now() + ROUTE_DEADLINE_MS;
-    let reloaded = false;
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        const location = await this.#placement.locate(call.sessionId);
-        if (location.kind === 'local') return await this.#execute(call);
-        if (forwarded || !this.#remote) throw new NotOwner(`${call.sessionId} is owned by ${location.nodeId}`);
-        this.#metrics.clusterRoutedCalls.inc({ op: call.op });
-        // One attempt may not use the whole deadline: an owner that accepts connections but never
-        // answers (frozen) must not hold the call past the moment its lease expires.
-        return await this.#remote.call(location, call, Math.max(250, Math.min(ATTEMPT_TIMEOUT_MS, deadline - performance.now())));
-      } catch (error) {
-        if (error instanceof AppError) throw error;
-        if (error instanceof RefusedAfterApply) {
-          // Missing dependencies may be this activation's fault (it was stale and is now dropped):
-          // route once more to a fresh one; a second refusal is the client's to resolve by syncing.
-          if (!error.missingDependencies || reloaded) throw error.appError;
-          reloaded = true;
-          this.#placement.forget(call.sessionId);
-          continue;
-        }
-        if (!(error instanceof NotOwner)) {
-          // The database or Redis failed under the call: the change was not made (or not acked).
-          // Retryable, so a live client keeps its edit queued instead of dropping it as refused.
-          this.#log.error({ err: error, sessionId: call.sessionId, op: call.op }, 'session call failed');
-          throw new AppError('SERVICE_UNAVAILABLE', 'the session could not be reached; retry', { retryable: true });
-        }
-        if (forwarded) throw error; // the sender re-locates
-        this.#placement.forget(call.sessionId);
-        const pause = backoffMs(attempt);
-        if (performance.now() + pause > deadline) {
-          throw new AppError('SERVICE_UNAVAILABLE', 'the session is moving between nodes; retry', { retryable: true });
-        }
-        this.#metrics.clusterWrongOwnerRetries.inc();
-        await sleep(pause);
-      }
-    }
   }
 
   /** Runs `call` on this node's actor. */

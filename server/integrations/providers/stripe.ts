@@ -22,6 +22,10 @@ const configSchema = z.strictObject({
   webhookEndpointId: z.string().max(255).optional(),
   /** Where Stripe sends events (set by the server: its public URL plus the integration's webhook path). */
   webhookUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+  /** The tenant's Connect account (createConnectAccount). */
+  connectAccountId: z.string().max(255).optional(),
+  /** The plans synchronized as products and prices (syncPlans). */
+  plans: z.array(z.strictObject({ name: z.string().max(100), productId: z.string().max(255), priceId: z.string().max(255) })).max(20).optional(),
 });
 export type StripeConfig = z.infer<typeof configSchema>;
 
