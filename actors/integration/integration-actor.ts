@@ -352,14 +352,15 @@ export class IntegrationActor implements Actor<IntegrationMessage, unknown> {
     const run: BackgroundRun = { runId: crypto.randomUUID(), operation: spec.name, state: 'running', percent: 0, startedAt: new Date().toISOString() };
     this.#background = run;
     const signal = AbortSignal.any([this.#aborts.signal, AbortSignal.timeout(this.#deps.backgroundTimeoutMs)]);
-    let lastPercent = -1;
+    const publish = () => this.#deps.publish({ type: 'integration.progress', tenantId: this.#tenantId, kind: this.#kind, run: { ...run } });
     const onProgress = ({ percent }: { percent: number }) => {
-      // Whole percents only: a progress stream, not a firehose.
-      if (Math.floor(percent) === lastPercent) return;
-      lastPercent = Math.floor(percent);
-      run.percent = lastPercent;
-      this.#deps.publish({ type: 'integration.progress', tenantId: this.#tenantId, kind: this.#kind, run: { ...run } });
+      // Steps of 5 %: a progress stream, not a firehose (the end is published by finishBackground).
+      const step = Math.min(95, Math.floor(percent / 5) * 5);
+      if (step <= run.percent) return;
+      run.percent = step;
+      publish();
     };
+    publish();
     // Outside the mailbox: the actor keeps answering (health checks, reads) while it runs; the
     // outcome comes back through the mailbox to be stored.
     void spec.run({ ...this.#operationRun(record, input, { tenantId: this.#tenantId, signal }), onProgress }).then(
@@ -370,7 +371,6 @@ export class IntegrationActor implements Actor<IntegrationMessage, unknown> {
         this.#context.setTimer(`background:${run.runId}`, 0, { type: 'finishBackground', runId: run.runId, outcome: { error: appError } });
       },
     );
-    this.#deps.publish({ type: 'integration.progress', tenantId: this.#tenantId, kind: this.#kind, run: { ...run } });
     return { ...run };
   }
 

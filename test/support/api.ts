@@ -9,6 +9,8 @@ export type Api = {
   get<T = Record<string, unknown>>(path: string): Promise<ApiResponse<T>>;
   post<T = Record<string, unknown>>(path: string, body?: unknown): Promise<ApiResponse<T>>;
   patch<T = Record<string, unknown>>(path: string, body: unknown): Promise<ApiResponse<T>>;
+  put<T = Record<string, unknown>>(path: string, body: unknown): Promise<ApiResponse<T>>;
+  delete<T = Record<string, unknown>>(path: string): Promise<ApiResponse<T>>;
 };
 
 export function tokenFor(tenant: string, role: Role, user = `${role}-user`, expiresIn: string | number = '1h'): Promise<string> {
@@ -33,5 +35,7 @@ export function api(baseUrl: string, token: string | undefined): Api {
     get: (path) => call('GET', path),
     post: (path, body = {}) => call('POST', path, body),
     patch: (path, body) => call('PATCH', path, body),
+    put: (path, body) => call('PUT', path, body),
+    delete: (path) => call('DELETE', path),
   };
 }
