@@ -73,7 +73,11 @@ export type IntegrationMessage =
   | { type: 'setEnabled'; caller: Caller; enabled: boolean }
   | { type: 'remove'; caller: Caller }
   | { type: 'operate'; caller: Caller; operation: string; input: unknown }
-  | { type: 'finishBackground'; runId: string; outcome: OperationOutcome | { error: AppError } };
+  | { type: 'finishBackground'; runId: string; outcome: OperationOutcome | { error: AppError } }
+  /** Email: where the inbox watcher got to (persisted so a new owner resumes there). */
+  | { type: 'saveMailCursor'; cursor: MailCursor };
+
+type MailCursor = { uidValidity: string; uid: number };
 
 export type IntegrationDeps = {
   store: IntegrationStore;
@@ -122,6 +126,10 @@ export class IntegrationActor implements Actor<IntegrationMessage, unknown> {
   #failures: number;
   #background: BackgroundRun | null = null;
   readonly #aborts = new AbortController();
+  /** Email: the running IMAP IDLE watcher, aborted when the actor stops or the credentials change. */
+  #watcher: AbortController | undefined;
+  /** Email: the watcher's position not saved yet (saved a second later, or on passivation). */
+  #pendingCursor: MailCursor | undefined;
 
   private constructor(key: string, epoch: number, record: IntegrationRecord | null, context: ActorContext<IntegrationMessage>, deps: IntegrationDeps) {
     this.#key = key;
@@ -140,6 +148,7 @@ export class IntegrationActor implements Actor<IntegrationMessage, unknown> {
     const actor = new IntegrationActor(key, epoch, record, context, deps);
     if (record && CHECKED_STATUSES.includes(record.status)) {
       actor.#schedule(firstCheckDelay(record.health, deps.checkIntervalMs, new Date(), Math.random));
+      actor.#watchInbox(record);
     }
     return actor;
   }
@@ -163,11 +172,15 @@ export class IntegrationActor implements Actor<IntegrationMessage, unknown> {
         return this.#operate(message.caller, message.operation, message.input);
       case 'finishBackground':
         return this.#finishBackground(message.runId, message.outcome);
+      case 'saveMailCursor':
+        return this.#saveMailCursor(message.cursor);
     }
   }
 
   async passivate(): Promise<void> {
     this.#aborts.abort();
+    // Handoff or shutdown: the next owner resumes the inbox from here.
+    if (this.#pendingCursor) await this.#saveMailCursor(this.#pendingCursor).catch(() => {});
   }
 
   destroy(): void {
@@ -213,6 +226,7 @@ export class IntegrationActor implements Actor<IntegrationMessage, unknown> {
     await this.#save(next, { events, audits: [this.#audit(caller, 'integration.connect', previous, next)] });
     this.#failures = 0;
     this.#schedule(nextCheckDelay(this.#deps.checkIntervalMs, 0, Math.random));
+    this.#watchInbox(next);
     return this.#changed('connected', next);
   }
 
@@ -228,6 +242,7 @@ export class IntegrationActor implements Actor<IntegrationMessage, unknown> {
       ];
       await this.#save(next, { events, audits: [this.#audit(caller, 'integration.disable', previous, next)] });
       this.#context.clearTimer('check');
+      this.#stopWatching();
       return this.#changed('disabled', next);
     }
     // Enabling checks at once: the stored credentials may have gone stale while disabled.
@@ -237,6 +252,7 @@ export class IntegrationActor implements Actor<IntegrationMessage, unknown> {
     await this.#save(next, { events: this.#statusEvent(previous.status, next, caller), audits: [this.#audit(caller, 'integration.enable', previous, next)] });
     this.#failures = outcome.ok ? 0 : 1;
     this.#schedule(nextCheckDelay(this.#deps.checkIntervalMs, this.#failures, Math.random));
+    this.#watchInbox(next);
     return this.#changed('enabled', next);
   }
 
@@ -248,6 +264,7 @@ export class IntegrationActor implements Actor<IntegrationMessage, unknown> {
     await this.#fenced(() => this.#deps.store.remove(previous, this.#epoch, { events, audits: [this.#audit(caller, 'integration.remove', previous, null)] }));
     this.#record = null;
     this.#context.clearTimer('check');
+    this.#stopWatching();
     this.#deps.publish({ type: 'integration.changed', tenantId: this.#tenantId, kind: this.#kind, reason: 'removed', integration: null });
     return { removed: true };
   }
@@ -325,6 +342,67 @@ export class IntegrationActor implements Actor<IntegrationMessage, unknown> {
 
   #schedule(delayMs: number): void {
     this.#context.setTimer('check', delayMs, { type: 'check' });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Email: the inbox watcher
+
+  /**
+   * Email integrations own an IMAP IDLE connection while their actor lives (on the owning node
+   * only): each new message is queued in the inbound queue (once per UIDVALIDITY and UID, so a
+   * replay after a failover stores nothing twice), and the cursor is saved a moment later so a new
+   * owner resumes where this one stopped. A refused login ends the watcher; the health check then
+   * reports the integration failing, and reconnecting restarts it.
+   */
+  #watchInbox(record: IntegrationRecord): void {
+    if (record.kind !== 'email') return;
+    this.#stopWatching();
+    const watcher = new AbortController();
+    this.#watcher = watcher;
+    const signal = AbortSignal.any([watcher.signal, this.#aborts.signal]);
+    const cursor = record.artifacts?.mailCursor as MailCursor | undefined;
+    let credentials: unknown;
+    try {
+      credentials = this.#decrypt(record);
+    } catch {
+      return;
+    }
+    const { email } = this.#deps.providers;
+    void email
+      .watchInbox(
+        credentials as Parameters<typeof email.watchInbox>[0],
+        record.config as Parameters<typeof email.watchInbox>[1],
+        async (message) => {
+          const queued = await this.#deps.inbound.enqueue([
+            { tenantId: this.#tenantId, channel: 'email', externalId: `${message.uidValidity}:${message.uid}`, payload: { ...message } },
+          ]);
+          this.#deps.metrics.inboundMessages.inc({ channel: 'email', outcome: queued.stored > 0 ? 'stored' : 'duplicate' });
+          this.#pendingCursor = { uidValidity: message.uidValidity, uid: message.uid };
+          this.#context.setTimer('mailCursor', 1_000, { type: 'saveMailCursor', cursor: this.#pendingCursor });
+        },
+        signal,
+        {
+          ...(cursor ? { resumeAfter: cursor } : {}),
+          // Saved at once: mail arriving while no node watches (a failover) is picked up from here.
+          onReady: (ready) => this.#context.setTimer('mailCursor', 0, { type: 'saveMailCursor', cursor: ready }),
+          onError: (error) => this.#deps.log.warn({ tenantId: this.#tenantId, code: error.code, message: error.message }, 'inbox watcher reconnecting'),
+        },
+      )
+      .catch((error: unknown) => this.#deps.log.warn({ tenantId: this.#tenantId, err: error }, 'inbox watcher stopped'));
+  }
+
+  #stopWatching(): void {
+    this.#watcher?.abort();
+    this.#watcher = undefined;
+  }
+
+  async #saveMailCursor(cursor: MailCursor): Promise<void> {
+    const record = this.#record;
+    if (!record || record.kind !== 'email') return;
+    const saved = record.artifacts?.mailCursor as MailCursor | undefined;
+    if (saved && saved.uidValidity === cursor.uidValidity && saved.uid >= cursor.uid) return;
+    await this.#save({ ...record, artifacts: { ...record.artifacts, mailCursor: cursor } }, {});
+    if (this.#pendingCursor === cursor) this.#pendingCursor = undefined;
   }
 
   // -------------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ export type WatchOptions = {
   /** Continue after this message (the last one handled before a restart); without it, only mail arriving from now on is reported. */
   resumeAfter?: { uidValidity: string; uid: number };
   /** Called each time the watcher is connected, the mailbox is open and it waits for mail. */
-  onReady?: () => void;
+  onReady?: (cursor: { uidValidity: string; uid: number }) => void;
   /** A failure the watcher recovers from by reconnecting (after a backoff). */
   onError?: (error: AppError) => void;
   /** Reconnect delays: doubling from `initialMs` up to `maxMs`, with jitter. Default 1 s to 60 s. */
@@ -321,9 +321,10 @@ export function createEmailProvider(options: EmailProviderOptions): EmailProvide
           await watchSession(client, imap, config.mailbox ?? 'INBOX', cursor, signal, {
             onMessage,
             onCursor: (next) => (cursor = next),
-            onReady: () => {
+            onReady: (ready) => {
               failures = 0;
-              watchOptions.onReady?.();
+              cursor = ready;
+              watchOptions.onReady?.(ready);
             },
           });
         } catch (error) {
@@ -352,7 +353,7 @@ async function watchSession(
   mailbox: string,
   resumeAfter: WatchOptions['resumeAfter'],
   signal: AbortSignal,
-  hooks: { onMessage: (message: InboundEnvelope) => Promise<void> | void; onCursor: (cursor: { uidValidity: string; uid: number }) => void; onReady: () => void },
+  hooks: { onMessage: (message: InboundEnvelope) => Promise<void> | void; onCursor: (cursor: { uidValidity: string; uid: number }) => void; onReady: (cursor: { uidValidity: string; uid: number }) => void },
 ): Promise<void> {
   let wake: (() => void) | undefined;
   let newMail = true;
@@ -398,7 +399,7 @@ async function watchSession(
       void client.idle().catch(() => {});
       if (!ready) {
         ready = true;
-        hooks.onReady();
+        hooks.onReady({ uidValidity, uid: lastUid });
       }
       await Promise.race([closed, new Promise<void>((resolve) => (wake = resolve))]);
       wake = undefined;
