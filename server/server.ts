@@ -32,6 +32,7 @@ import { startHealthScheduler } from './integrations/health-scheduler.ts';
 import { InboundStore } from './integrations/inbound-store.ts';
 import { IntegrationService, type IntegrationCall } from './integrations/integration-service.ts';
 import { createProviders } from './integrations/providers/index.ts';
+import { INTEGRATION_KINDS } from './integrations/provider.ts';
 import { OutboundLimits } from './integrations/rate-limits.ts';
 import { ProviderCalls } from './integrations/resilience.ts';
 import { integrationRoutes } from './http/integration-routes.ts';
@@ -125,6 +126,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     allowPrivateHosts: config.INTEGRATIONS_ALLOW_PRIVATE_HOSTS,
   });
   const breakerLevel = { closed: 0, 'half-open': 1, open: 2, isolated: 2 } as const;
+  // Every breaker starts closed: dashboards see the series before the first change.
+  for (const kind of INTEGRATION_KINDS) metrics.integrationBreakerState.set({ kind }, 0);
   const inbound = new InboundStore(db);
   const publicUrl = () => (config.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, '');
   const integrations = new IntegrationService({

@@ -236,8 +236,8 @@ describe('connecting each kind', () => {
     const view = answer.body;
     expect(view).toMatchObject({ kind, status: 'connected', errorMessage: null, health: { isHealthy: true, lastCheckedAt: expect.any(String), responseTime: expect.any(Number) } });
     expectNoSecret(JSON.stringify(view), `${name} connect answer`);
-    // Every credential sent has a masked hint (Stripe's: the key only, not the signing secret).
-    const hinted = kind === 'stripe' ? ['secretKey'] : Object.keys(body.credentials).sort();
+    // Every credential sent has a masked hint.
+    const hinted = Object.keys(body.credentials).sort();
     expect(Object.keys(view.credentials).sort()).toEqual(hinted);
     if (webhook) {
       expect(view.webhookUrl).toBe(`${new URL(view.webhookUrl!).origin}/api/v1/webhooks/${kind}/${view.id}`);
@@ -296,14 +296,15 @@ describe('connecting each kind', () => {
       const error = expectError(await client.put(`/integrations/${kind}`, body), 'VALIDATION_FAILED');
       expect({ kind, paths: issuePaths(error).sort() }).toEqual({ kind, paths: [...paths].sort() });
     }
-    // No connect route for an unknown kind. (koa-router answers 405 in plain text, outside the
-    // error envelope: server/http/app.ts mounts allowedMethods() without `throw: true`.)
+    // No connect route for an unknown kind: 405 in the error envelope, with the methods that path takes.
     const unknownKind = await fetch(`${server.url}/api/v1/integrations/telegram`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${await tokenFor(FRESH, 'admin')}`, 'content-type': 'application/json' },
       body: JSON.stringify(whatsappConnect()),
     });
     expect(unknownKind.status).toBe(405);
+    expect(unknownKind.headers.get('allow')).toContain('GET');
+    expect(((await unknownKind.json()) as { error: { code: string } }).error.code).toBe('METHOD_NOT_ALLOWED');
     expect(await integrationRows(FRESH)).toEqual([]);
     expect(await outboxEvents(FRESH)).toEqual([]);
   });

@@ -61,6 +61,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.bodyLimitBytes, encoding: 'utf-8' }));
   app.use(ops.routes());
   app.use(api.routes());
+  // A known path with another method: 405 with the Allow header (the error envelope adds the body).
   app.use(api.allowedMethods());
   return app;
 }

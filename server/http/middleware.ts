@@ -51,6 +51,10 @@ export function errorEnvelope(): Middleware<AppState> {
       if (ctx.status === 404 && ctx.body === undefined) {
         throw new AppError('NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
       }
+      // The router answered 405 (and set Allow) without a body.
+      if (ctx.status === 405 && !ctx.body) {
+        throw new AppError('METHOD_NOT_ALLOWED', `${ctx.path} does not take ${ctx.method}; it takes ${ctx.response.get('allow') || 'other methods'}`);
+      }
     } catch (error) {
       const appError = toAppError(error);
       if (appError.code === 'INTERNAL_ERROR') ctx.state.log.error({ err: error }, 'unhandled error');

@@ -79,7 +79,10 @@ export function createStripeProvider(options: { apiUrl: string; timeoutMs: numbe
     kind: 'stripe',
     credentialsSchema,
     configSchema,
-    mask: (credentials) => ({ secretKey: maskSecret(credentials.secretKey) }),
+    mask: (credentials) => ({
+      secretKey: maskSecret(credentials.secretKey),
+      ...(credentials.webhookSecret ? { webhookSecret: maskSecret(credentials.webhookSecret) } : {}),
+    }),
 
     async connect(credentials, config, context) {
       const account = await call(credentials, context, (stripe) => stripe.accounts.retrieveCurrent());
