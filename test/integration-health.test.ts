@@ -14,7 +14,7 @@ import type net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
-import type { IntegrationView } from '../actors/integration/integration-actor.ts';
+import type { IntegrationView } from '../shared/integrations.ts';
 import { OutboxEvent } from '../server/db/entities.ts';
 import { integrationEventSchemas, type IntegrationEventType } from '../server/events/integration-events.ts';
 import { CONFIGURATION_TOPIC, INTEGRATION_HEALTH_TOPIC } from '../server/events/topics.ts';

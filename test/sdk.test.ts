@@ -70,6 +70,21 @@ describe.each(['sqlite', 'postgresql'] as const)('the client SDK on %s', (dialec
     return { doc, provider };
   }
 
+  it('manages an integration: connect, list, operate, errors with codes, remove', async () => {
+    const api = new OnboardingClient({ baseUrl: server.url, token: await tokenFor(uniqueName('tenant'), 'admin') });
+    const connected = await api.connectIntegration('ai', {}, { provider: 'local', model: 'naive-bayes' });
+    expect({ kind: connected.kind, status: connected.status, healthy: connected.health?.isHealthy }).toEqual({ kind: 'ai', status: 'connected', healthy: true });
+    expect((await api.integrations()).map((integration) => integration.kind)).toEqual(['ai']);
+    const analysis = await api.runIntegrationOperation<{ sentiment: { label: string } }>('ai', 'analyze', { text: 'This is great, thank you so much!' });
+    expect(analysis.sentiment.label).toBe('positive');
+    const refused = await api.runIntegrationOperation('stripe', 'sync-plans', { currency: 'EUR', plans: [] }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(OnboardingApiError);
+    expect((refused as OnboardingApiError).code).toBe('VALIDATION_FAILED');
+    await api.removeIntegration('ai');
+    const gone = await api.integration('ai').catch((error: unknown) => error);
+    expect({ status: (gone as OnboardingApiError).status, code: (gone as OnboardingApiError).code }).toEqual({ status: 404, code: 'INTEGRATION_NOT_FOUND' });
+  });
+
   const logRows = async (id: string) =>
     Number((await server.db.em().getConnection().execute<{ n: number | string }[]>('select count(*) as n from session_update where session_id = ?', [id]))[0]!.n);
 

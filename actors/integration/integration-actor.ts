@@ -15,46 +15,17 @@ import { integrationEvent } from '../../server/events/integration-events.ts';
 import type { CredentialCipher } from '../../server/integrations/credentials.ts';
 import type { InboundStore } from '../../server/integrations/inbound-store.ts';
 import { findOperation, type OperationOutcome, type OperationSpec } from '../../server/integrations/operations.ts';
-import type { CallContext, HealthCheck, IntegrationKind } from '../../server/integrations/provider.ts';
+import type { CallContext, IntegrationKind } from '../../server/integrations/provider.ts';
 import { providerOf, type Providers } from '../../server/integrations/providers/index.ts';
 import type { OutboundLimits } from '../../server/integrations/rate-limits.ts';
 import type { ProviderCalls } from '../../server/integrations/resilience.ts';
 import type { Logger } from '../../server/logger.ts';
 import type { Metrics } from '../../server/metrics.ts';
 import { AppError, fieldIssues } from '../../shared/errors.ts';
+import type { BackgroundRun, IntegrationView } from '../../shared/integrations.ts';
 import type { z } from 'zod';
 import { afterCheck, CHECKED_STATUSES, firstCheckDelay, nextCheckDelay, type CheckOutcome } from './health.ts';
 import { type IntegrationRecord, type IntegrationStatus, type IntegrationStore } from './integration-store.ts';
-
-/** What runs in the background (model training): its progress lives in memory, its result in the row. */
-export type BackgroundRun = {
-  runId: string;
-  operation: string;
-  state: 'running' | 'succeeded' | 'failed';
-  percent: number;
-  startedAt: string;
-  finishedAt?: string;
-  result?: unknown;
-  error?: { code: string; message: string };
-};
-
-/** An integration as callers see it: no credentials, only their masked hints. */
-export type IntegrationView = {
-  id: string;
-  kind: IntegrationKind;
-  status: IntegrationStatus;
-  errorMessage: string | null;
-  config: Record<string, unknown>;
-  credentials: Record<string, string>;
-  health: HealthCheck | null;
-  /** Where the provider delivers webhooks (WhatsApp, Instagram, Stripe). */
-  webhookUrl: string | null;
-  /** What the last model training scored (AI), when there was one. */
-  training: Record<string, unknown> | null;
-  background: BackgroundRun | null;
-  createdAt: string;
-  updatedAt: string;
-};
 
 export type IntegrationBroadcast =
   /** A health check ran (every check: the live health stream); `changed` when its outcome differs. */

@@ -13,6 +13,7 @@ import type {
   stepWriteSchema,
 } from '../../shared/api.ts';
 import type { ErrorBody, ErrorCode } from '../../shared/errors.ts';
+import type { BackgroundRun, IntegrationKind, IntegrationView } from '../../shared/integrations.ts';
 import type { StepId } from '../../shared/steps.ts';
 
 export type SessionView = z.output<typeof sessionViewSchema>;
@@ -21,6 +22,7 @@ export type StepWrite = z.output<typeof stepWriteSchema>;
 export type StepConfiguration = z.output<typeof stepConfigSchema>;
 export type AuditPage = z.output<typeof auditPageSchema>;
 export type EventsPage = z.output<typeof eventsPageSchema>;
+export type { BackgroundRun, IntegrationKind, IntegrationView };
 
 /** An error answer of the server, with its code, HTTP status and details (field paths). */
 export class OnboardingApiError extends Error {
@@ -74,6 +76,20 @@ export class OnboardingClient {
   audit = (query: Partial<z.input<typeof auditQuerySchema>> = {}) => this.#body<AuditPage>('GET', `/audit${queryString(query)}`);
   events = (query: Partial<z.input<typeof eventsQuerySchema>> = {}) => this.#body<EventsPage>('GET', `/events${queryString(query)}`);
 
+  // Integrations (owners and admins). Credentials go in and never come back: views carry masked hints.
+  integrations = async () => (await this.#body<{ integrations: IntegrationView[] }>('GET', '/integrations')).integrations;
+  integration = (kind: IntegrationKind) => this.#body<IntegrationView>('GET', `/integrations/${kind}`);
+  /** Resolves once the provider accepted the credentials and they are stored (encrypted). */
+  connectIntegration = (kind: IntegrationKind, credentials: Record<string, unknown>, config: Record<string, unknown>) =>
+    this.#body<IntegrationView>('PUT', `/integrations/${kind}`, { credentials, config });
+  checkIntegration = (kind: IntegrationKind) => this.#body<IntegrationView>('POST', `/integrations/${kind}/check`, {});
+  enableIntegration = (kind: IntegrationKind) => this.#body<IntegrationView>('POST', `/integrations/${kind}/enable`, {});
+  disableIntegration = (kind: IntegrationKind) => this.#body<IntegrationView>('POST', `/integrations/${kind}/disable`, {});
+  removeIntegration = async (kind: IntegrationKind) => void (await this.#call<undefined>('DELETE', `/integrations/${kind}`));
+  /** A provider operation (`stripe`/`sync-plans`, `ai`/`train`, ...; docs/PROTOCOL.md lists them). */
+  runIntegrationOperation = <T = unknown>(kind: IntegrationKind, operation: string, input: Record<string, unknown>) =>
+    this.#body<T>('POST', `/integrations/${kind}/${operation}`, input);
+
   async #body<T>(method: string, path: string, body?: unknown): Promise<T> {
     return (await this.#call<T>(method, path, body)).body;
   }
@@ -85,7 +101,7 @@ export class OnboardingClient {
       headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
-    const parsed = (await response.json()) as T | ErrorBody;
+    const parsed = (response.status === 204 ? undefined : await response.json()) as T | ErrorBody;
     if (!response.ok) throw new OnboardingApiError(response.status, parsed as ErrorBody);
     return { status: response.status, body: parsed as T };
   }

@@ -1,6 +1,7 @@
 // The persistent model, shared by PostgreSQL and the embedded SQLite (same entities, same
 // migrations). `server/db/migrations` creates exactly these tables; a test compares the two.
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { INTEGRATION_STATUSES } from '../../shared/integrations.ts';
 
 export const SESSION_STATUSES = ['active', 'paused', 'completed', 'abandoned'] as const;
 
@@ -124,7 +125,7 @@ export const Integration = defineEntity({
     id: p.string().length(36).primary(),
     tenantId: p.string().length(64),
     kind: p.string().length(32),
-    status: p.enum(['pending', 'connected', 'error', 'disabled'] as const).default('pending'),
+    status: p.enum(INTEGRATION_STATUSES).default('pending'),
     errorMessage: p.text().nullable(),
     credentials: p.json<{ kid: string; iv: string; tag: string; data: string }>().nullable(),
     credentialsMask: p.json<Record<string, string>>().nullable(),

@@ -7,10 +7,9 @@ import { z } from 'zod';
 import type { EventDraft } from '../db/fenced-writes.ts';
 import type { Principal } from '../../shared/auth.ts';
 import type { Integration } from '../db/entities.ts';
-import { INTEGRATION_KINDS } from '../integrations/provider.ts';
+import { INTEGRATION_KINDS, INTEGRATION_STATUSES } from '../../shared/integrations.ts';
 import { CONFIGURATION_TOPIC, INTEGRATION_HEALTH_TOPIC } from './topics.ts';
 
-export const INTEGRATION_STATUSES = ['pending', 'connected', 'error', 'disabled'] as const satisfies readonly Integration['status'][];
 
 const envelope = {
   eventId: z.uuid(),

@@ -5,47 +5,16 @@
 // Credentials go in and never come out: responses carry their masked hints only.
 import { z } from 'zod';
 import type { Role } from '../../shared/auth.ts';
-import { INTEGRATION_STATUSES } from '../events/integration-events.ts';
 import type { IntegrationService } from '../integrations/integration-service.ts';
 import { N8N_TEMPLATE_IDS, n8nTemplateInfo } from '../integrations/n8n-templates.ts';
 import { OPERATIONS } from '../integrations/operations.ts';
-import { INTEGRATION_KINDS, type IntegrationKind } from '../integrations/provider.ts';
+import { backgroundRunSchema, INTEGRATION_KINDS, integrationViewSchema, type IntegrationKind } from '../../shared/integrations.ts';
 import { providerOf, type Providers } from '../integrations/providers/index.ts';
 import { defineRoute, type AnyRouteSpec } from './routes.ts';
 
 const MANAGERS: readonly Role[] = ['owner', 'admin'];
 const empty = z.strictObject({});
 const kindParams = z.object({ kind: z.enum(INTEGRATION_KINDS) });
-
-const healthSchema = z.object({ lastCheckedAt: z.string(), isHealthy: z.boolean(), responseTime: z.number().describe('ms') });
-const backgroundRunSchema = z
-  .object({
-    runId: z.uuid(),
-    operation: z.string(),
-    state: z.enum(['running', 'succeeded', 'failed']),
-    percent: z.number(),
-    startedAt: z.string(),
-    finishedAt: z.string().optional(),
-    result: z.unknown().optional(),
-    error: z.object({ code: z.string(), message: z.string() }).optional(),
-  })
-  .meta({ id: 'BackgroundRun' });
-export const integrationViewSchema = z
-  .object({
-    id: z.uuid(),
-    kind: z.enum(INTEGRATION_KINDS),
-    status: z.enum(INTEGRATION_STATUSES),
-    errorMessage: z.string().nullable(),
-    config: z.record(z.string(), z.unknown()).describe('the non-secret settings, as stored'),
-    credentials: z.record(z.string(), z.string()).describe('masked hints of the stored secrets (never the secrets)'),
-    health: healthSchema.nullable(),
-    webhookUrl: z.string().nullable().describe('where the provider must deliver webhooks (WhatsApp, Instagram, Stripe)'),
-    training: z.record(z.string(), z.unknown()).nullable().describe('AI: what the last classifier training scored'),
-    background: backgroundRunSchema.nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  })
-  .meta({ id: 'Integration' });
 
 const KIND_ERRORS: Record<IntegrationKind, string[]> = {
   whatsapp: ['WHATSAPP_AUTH_FAILED'],

@@ -10,7 +10,6 @@ import {
   type IntegrationBroadcast,
   type IntegrationDeps,
   type IntegrationMessage,
-  type IntegrationView,
 } from '../../actors/integration/integration-actor.ts';
 import { integrationKey, type IntegrationRecord, type IntegrationStore } from '../../actors/integration/integration-store.ts';
 import type { Caller } from '../../actors/session/session-actor.ts';
@@ -18,7 +17,7 @@ import { ActorRouter, type RemoteCalls } from '../cluster/actor-router.ts';
 import { StaleEpochError } from '../db/fenced-writes.ts';
 import type { WebhookKind, WebhookTargets } from '../http/webhook-routes.ts';
 import type { Logger } from '../logger.ts';
-import type { IntegrationKind } from './provider.ts';
+import type { IntegrationKind, IntegrationView } from '../../shared/integrations.ts';
 
 /** One call to an integration, as routed to its owner (and serialized when forwarded). */
 export type IntegrationCall =

@@ -12,8 +12,8 @@
 // and `details` never contain credentials.
 import type { z } from 'zod';
 
-export const INTEGRATION_KINDS = ['whatsapp', 'instagram', 'email', 'stripe', 'n8n', 'ai'] as const;
-export type IntegrationKind = (typeof INTEGRATION_KINDS)[number];
+import type { IntegrationKind } from '../../shared/integrations.ts';
+export { INTEGRATION_KINDS, type IntegrationKind } from '../../shared/integrations.ts';
 
 export type HealthCheck = { lastCheckedAt: string; isHealthy: boolean; responseTime: number };
 

@@ -2,7 +2,7 @@
 // records the `integrations` snapshot sent on connection and every `integration.health`,
 // `integration.changed` and `integration.progress` event in arrival order.
 import { io, type Socket } from 'socket.io-client';
-import type { BackgroundRun, IntegrationView } from '../../actors/integration/integration-actor.ts';
+import type { BackgroundRun, IntegrationView } from '../../shared/integrations.ts';
 import type { IntegrationKind } from '../../server/integrations/provider.ts';
 
 export type HealthEvent = { tenantId: string; kind: IntegrationKind; changed: boolean; integration: IntegrationView };
