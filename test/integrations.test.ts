@@ -470,6 +470,11 @@ describe('operations', () => {
     expect(answer).toMatchObject({ status: 200, body: { template: 'ticket-created-notify', id: expect.any(String), active: true } });
     expect(n8n.workflows.get(answer.body.id)).toMatchObject({ active: true });
     expect((await client.get<View>('/integrations/n8n')).body.config['workflows']).toEqual([answer.body]);
+    // Once per template: asking again answers the same workflow and creates none on n8n.
+    const workflowsBefore = n8n.workflows.size;
+    const again = await client.post('/integrations/n8n/create-workflow', { template: 'ticket-created-notify', params: TEMPLATE_PARAMS['ticket-created-notify'] });
+    expect(again).toEqual({ status: 200, body: answer.body });
+    expect(n8n.workflows.size).toBe(workflowsBefore);
   });
 
   it('instagram: sync-messages queues the inbound messages once for the tenant', async () => {

@@ -86,15 +86,18 @@ export const OPERATIONS: readonly OperationSpec[] = [
   operation({
     kind: 'n8n',
     name: 'create-workflow',
-    summary: "Create a workflow from a built-in template on the tenant's n8n and activate it",
+    summary: "Create a workflow from a built-in template on the tenant's n8n and activate it (once per template: asking again answers the existing one)",
     mode: 'create',
     input: z.strictObject({ template: z.enum(N8N_TEMPLATE_IDS as [string, ...string[]]), params: z.record(z.string(), z.string().max(2048)).default({}) }),
     output: z.object({ template: z.string(), id: z.string(), active: z.boolean() }),
     async run({ providers, input, credentials, config, context }) {
+      // One workflow per tenant and template: its webhook path is unique per tenant and template,
+      // so a second one could never be active beside the first (n8n refuses, or — 2.40.7, see
+      // docs/TESTING.md — sometimes half-accepts it). Asking again answers the one that exists.
+      const existing = ((config as N8nConfig).workflows ?? []).find((workflow) => workflow.template === input.template);
+      if (existing) return { result: existing };
       const workflow = await providers.n8n.createFromTemplate(credentials as N8nCredentials, config as N8nConfig, input.template, input.params, context);
-      // One workflow per template: a new one replaces the reference to the previous one.
-      const workflows = [...((config as N8nConfig).workflows ?? []).filter((w) => w.template !== workflow.template), workflow];
-      return { result: workflow, config: { workflows } };
+      return { result: workflow, config: { workflows: [...((config as N8nConfig).workflows ?? []), workflow] } };
     },
   }),
   operation({
