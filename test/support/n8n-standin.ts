@@ -37,6 +37,8 @@ export type N8nStandIn = {
   apiKey: string;
   workflows: Map<string, StoredWorkflow>;
   faults: { delayMs?: number; status?: number };
+  /** Every request received, in order (method and path with query). */
+  requests: { method: string; path: string }[];
   close(): Promise<void>;
 };
 
@@ -46,10 +48,12 @@ export async function startN8nStandIn(options: { apiKey?: string; excludedNodeTy
   const excluded = new Set(options.excludedNodeTypes ?? []);
   const workflows = new Map<string, StoredWorkflow>();
   const faults: N8nStandIn['faults'] = {};
+  const requests: N8nStandIn['requests'] = [];
   const sockets = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
 
   const server = http.createServer((req, res) => {
+    requests.push({ method: req.method ?? '', path: req.url ?? '' });
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -135,6 +139,7 @@ export async function startN8nStandIn(options: { apiKey?: string; excludedNodeTy
     apiKey,
     workflows,
     faults,
+    requests,
     close: async () => {
       timers.forEach((timer) => clearTimeout(timer));
       sockets.forEach((socket) => socket.destroy());
