@@ -4,13 +4,14 @@
 import os from 'node:os';
 import { startServices, type ServiceName, type Services } from '../scripts/services/index.ts';
 import { cluster } from './scenarios/cluster.ts';
+import { integrations } from './scenarios/integrations.ts';
 import { liveEdits } from './scenarios/live-edits.ts';
 import { stepUpdates } from './scenarios/step-updates.ts';
 import { killAllNow } from './support/children.ts';
 import { gitCommit, machine } from './support/machine.ts';
 import type { Scenario } from './support/scenario.ts';
 
-const SCENARIOS: readonly Scenario[] = [stepUpdates, liveEdits, cluster];
+const SCENARIOS: readonly Scenario[] = [stepUpdates, liveEdits, cluster, integrations];
 
 function usage(): string {
   return [
