@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import fs from 'node:fs';
 import pg from 'pg';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
@@ -105,6 +106,11 @@ type RunResult = {
   serverEventLoopLagMs: { worstP99: number; max: number };
   /** Garbage collections in the window by kind (count, total seconds), and pauses of 100 ms or more. */
   gc: { byKind: Record<string, { count: number; seconds: number }>; pausesOver100Ms: number };
+  /**
+   * The machine's I/O pressure (/proc/pressure/io, every process on it): ms of the window during which all non-idle
+   * tasks were stalled on I/O, and the same within each of the slow seconds listed in slowSeconds.worst (null without PSI).
+   */
+  ioStall: { fullMs: number; someMs: number; inWorstSecondsFullMs: number[] } | null;
   /** PostgreSQL checkpoints that completed during the window (cluster-wide), with their write and sync time. */
   checkpoints: Checkpoints;
   /** Seconds of the window holding ops events slower than slowEventMs: how many, and the worst ones (second, slow events, max ms). */
@@ -153,6 +159,17 @@ function checkCounts(samples: readonly PromSample[]): { byOutcome: Record<string
 }
 
 const MiB = 2 ** 20;
+
+/** Linux pressure stall information for I/O: µs during which some / all non-idle tasks waited on I/O (cumulative); undefined without PSI. */
+function ioPressureMicros(): { some: number; full: number } | undefined {
+  try {
+    const text = fs.readFileSync('/proc/pressure/io', 'utf8');
+    const total = (kind: string) => Number(new RegExp(`^${kind} .*total=(\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+    return { some: total('some'), full: total('full') };
+  } catch {
+    return undefined;
+  }
+}
 
 type Checkpoints = { timed: number; requested: number; writeMs: number; syncMs: number };
 
@@ -261,6 +278,7 @@ async function runOnce(context: ScenarioContext, settings: Settings, run: number
       let result: OpsClientResult;
       const scrapes: PromSample[][] = [];
       let checkpointsAtStart: Checkpoints | undefined;
+      const ioSamples: { second: number; some: number; full: number }[] = [];
       let checkpointsAtEnd: Checkpoints | undefined;
       let scrapedSeconds: number;
       const rss: number[] = [];
@@ -278,12 +296,21 @@ async function runOnce(context: ScenarioContext, settings: Settings, run: number
         };
         sampleRss();
         const sampler = setInterval(sampleRss, settings.memorySampleEveryMs);
+        // I/O pressure once a second, at the window's whole seconds (as the slow seconds are counted).
+        const sampleIo = () => {
+          const pressure = ioPressureMicros();
+          if (pressure) ioSamples.push({ second: Math.round((Date.now() - windowStart) / 1000), ...pressure });
+        };
+        sampleIo();
+        const ioSampler = setInterval(sampleIo, 1_000);
         while (windowEnd - Date.now() > settings.metricsEveryMs / 2) {
           await sleep(Math.min(settings.metricsEveryMs, windowEnd - Date.now()));
           if (Date.now() < windowEnd - 1_000) scrapes.push(await scrapeMetrics(server.baseUrl));
         }
         await sleep(Math.max(0, windowEnd - Date.now()));
         clearInterval(sampler);
+        clearInterval(ioSampler);
+        sampleIo();
         sampleRss();
         scrapes.push(await scrapeMetrics(server.baseUrl));
         checkpointsAtEnd = await checkpoints(databaseUrl);
@@ -332,6 +359,7 @@ async function runOnce(context: ScenarioContext, settings: Settings, run: number
           syncMs: (checkpointsAtEnd?.syncMs ?? Number.NaN) - (checkpointsAtStart?.syncMs ?? Number.NaN),
         },
         slowSeconds: slowSeconds(result.ops, settings.slowEventMs),
+        ioStall: null,
         actorsActive: { start: sumOf(metricsStart, 'integration_actors_active'), end: sumOf(metricsEnd, 'integration_actors_active') },
         checks: { total, perSecond: total / scrapedSeconds, byOutcome, meanMs: total > 0 ? ((after.seconds - before.seconds) / total) * 1000 : Number.NaN },
         rateLimited: sumOf(metricsEnd, 'integration_rate_limited_total') || 0,
@@ -347,6 +375,21 @@ async function runOnce(context: ScenarioContext, settings: Settings, run: number
         },
         machineCpuBusyPercent: usage.machineCpuBusyPercent(),
       };
+      if (ioSamples.length >= 2) {
+        const first = ioSamples[0]!;
+        const last = ioSamples[ioSamples.length - 1]!;
+        // The stall in second s of the window: between the samples taken at s and s + 1.
+        const fullIn = (second: number) => {
+          const at = ioSamples.find((x) => x.second === second);
+          const next = ioSamples.find((x) => x.second === second + 1);
+          return at && next ? (next.full - at.full) / 1000 : Number.NaN;
+        };
+        outcome.ioStall = {
+          fullMs: (last.full - first.full) / 1000,
+          someMs: (last.some - first.some) / 1000,
+          inWorstSecondsFullMs: outcome.slowSeconds.worst.map((x) => round(fullIn(x.second), 1)),
+        };
+      }
       outcome.code.after = sourceFingerprint();
       if (outcome.code.after !== codeBefore) log(`WARNING: the code under test changed during run ${run} (${codeBefore} → ${outcome.code.after})`);
       log(
@@ -355,7 +398,7 @@ async function runOnce(context: ScenarioContext, settings: Settings, run: number
           `${fixed(outcome.checks.perSecond, 1)} checks/s ${JSON.stringify(byOutcome)}; ops events ${outcome.ops.received} of ~${fixed(outcome.ops.expected, 0)}, ` +
           `latency p50 ${fixed(outcome.ops.latencyMs.p50, 1)} ms, p95 ${fixed(outcome.ops.latencyMs.p95, 1)} ms, p99 ${fixed(outcome.ops.latencyMs.p99, 1)} ms, max ${fixed(outcome.ops.latencyMs.max, 0)} ms; ` +
           `actors ${outcome.actorsActive.end}; slow seconds ${outcome.slowSeconds.count} (${outcome.slowSeconds.slowEvents} events); ` +
-          `GC pauses ≥ 100 ms ${outcome.gc.pausesOver100Ms}, event-loop max ${fixed(outcome.serverEventLoopLagMs.max, 0)} ms; PostgreSQL checkpoints ${JSON.stringify(outcome.checkpoints)}; machine busy ${fixed(outcome.machineCpuBusyPercent ?? Number.NaN, 0)} %`,
+          `GC pauses ≥ 100 ms ${outcome.gc.pausesOver100Ms}, event-loop max ${fixed(outcome.serverEventLoopLagMs.max, 0)} ms; PostgreSQL checkpoints ${JSON.stringify(outcome.checkpoints)}; I/O stall ${JSON.stringify(outcome.ioStall)}; machine busy ${fixed(outcome.machineCpuBusyPercent ?? Number.NaN, 0)} %`,
       );
       return outcome;
     } finally {
@@ -559,7 +602,13 @@ Rate-limited checks: ${results.map((r) => r.rateLimited).reduce((a, b) => a + b,
 ${disconnects.length > 0 ? `Socket disconnections: ${disconnects.join('; ')}.` : 'No socket was disconnected.'} Connect latency (\`PUT\`, median run): p50
 ${fixed(spreadOf(results.map((r) => r.connectLatencyMs.p50)).median, 1)} ms, p99 ${fixed(spreadOf(results.map((r) => r.connectLatencyMs.p99)).median, 1)} ms.
 
-**These machines are noisy** (a shared VM with ${context.machine.cores} cores for the server, PostgreSQL, the stand-in and the client; other
+${
+    results.some((r) => r.slowSeconds.count > 0) && results.every((r) => r.serverEventLoopLagMs.max < settings.slowEventMs && r.gc.pausesOver100Ms === 0)
+      ? `**The slow events** (≥ ${settings.slowEventMs} ms) came in bursts of seconds while the server's event loop was never delayed by ${settings.slowEventMs} ms and no GC paused it that long: they waited outside the server's JavaScript, on the write's commit (PostgreSQL, the machine's disk) as far as this benchmark can tell; the I/O pressure per slow second is in the details.
+
+`
+      : ''
+  }**These machines are noisy** (a shared VM with ${context.machine.cores} cores for the server, PostgreSQL, the stand-in and the client; other
 work ran on it too: the 1-minute load average before the runs was ${fixed(Math.min(...loads), 2)}–${fixed(Math.max(...loads), 2)}).
 
 <details><summary>Every run</summary>
@@ -567,6 +616,7 @@ work ran on it too: the 1-minute load average before the runs was ${fixed(Math.m
 ${perRun}
 
 Worst seconds (second of the window: events ≥ ${settings.slowEventMs} ms, max ms): ${results.map((r) => `run ${r.run}: ${r.slowSeconds.worst.length === 0 ? 'none' : r.slowSeconds.worst.map((x) => `${x.second}: ${x.slowEvents}, ${fixed(x.maxMs, 0)}`).join('; ')}`).join(' — ')}.
+Machine I/O pressure (/proc/pressure/io, all processes; ms of the window during which every non-idle task waited on I/O / some did; in each worst second above, all did): ${results.map((r) => (r.ioStall === null ? `run ${r.run}: n/a` : `run ${r.run}: ${fixed(r.ioStall.fullMs, 0)} / ${fixed(r.ioStall.someMs, 0)} (${r.ioStall.inWorstSecondsFullMs.map((ms) => fixed(ms, 0)).join(', ') || 'no slow second'})`)).join(' — ')}.
 PostgreSQL checkpoints completed in the window (timed + requested; write / sync ms): ${results.map((r) => `run ${r.run}: ${r.checkpoints.timed} + ${r.checkpoints.requested} (${fixed(r.checkpoints.writeMs, 0)} / ${fixed(r.checkpoints.syncMs, 0)})`).join(', ')}.
 GC by kind (count, s): ${results.map((r) => `run ${r.run}: ${Object.entries(r.gc.byKind).map(([kind, g]) => `${kind} ${g.count}, ${fixed(g.seconds, 2)}`).join('; ')}`).join(' — ')}.
 Shares: ${results.map((r) => `run ${r.run}: ops ${percent(r.ops.received, r.ops.expected)}, admin ${percent(r.admin.received, r.admin.expected)}`).join('; ')}.
