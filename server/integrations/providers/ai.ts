@@ -7,15 +7,14 @@
 // `<base>/v1/models` and `<base>/v1/chat/completions`. Any other path prefix is kept.
 // The base URL is user input: every call passes the SSRF guard and connects only to the addresses
 // it approved (pinned dispatcher, no redirects), as n8n.ts does.
-import { fetch } from 'undici';
 import { z } from 'zod';
 import { AppError, fieldIssues } from '../../../shared/errors.ts';
 import { loadClassifier, MAX_TEXT_LENGTH, type Classifier, type ClassifierModel, type TrainingSample } from '../ai/classifier.ts';
 import { detectLanguage, type DetectedLanguage } from '../ai/language.ts';
 import { analyzeSentiment, sentimentLexiconSize, type SentimentLabel } from '../ai/sentiment.ts';
 import { trainClassifier, type TrainingOptions, type TrainingResult } from '../ai/training.ts';
-import { maskSecret, untilAborted, type CallContext, type Provider } from '../provider.ts';
-import { assertPublicUrl, pinnedDispatcher } from '../ssrf-guard.ts';
+import { guardedJsonCall, isObject, scrubSecret, type JsonAnswer } from '../guarded-json.ts';
+import { maskSecret, type CallContext, type Provider } from '../provider.ts';
 
 const credentialsSchema = z.strictObject({
   /** Required for openai_compatible (checked in connect/check/analyze, which know the provider). */
@@ -60,8 +59,6 @@ export type AiProvider = Provider<AiCredentials, AiConfig> & {
   train(samples: readonly TrainingSample[], options?: TrainingOptions): Promise<TrainingResult>;
 };
 
-type Answer = { status: number; body: unknown };
-
 export function createAiProvider(options: { allowPrivateHosts: boolean }): AiProvider {
   // Loading a model validates it (it comes back from storage) and builds its likelihood tables:
   // once per model object, not per ticket.
@@ -84,49 +81,25 @@ export function createAiProvider(options: { allowPrivateHosts: boolean }): AiPro
     return { apiKey: credentials.apiKey, baseUrl: config.baseUrl };
   };
 
-  const request = async (apiKey: string, baseUrl: string, method: 'GET' | 'POST', path: 'models' | 'chat/completions', body: unknown, context: CallContext): Promise<Answer> => {
+  const request = async (apiKey: string, baseUrl: string, method: 'GET' | 'POST', path: 'models' | 'chat/completions', body: unknown, context: CallContext): Promise<JsonAnswer> => {
     const base = baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '');
-    const checked = await assertPublicUrl(`${base}/v1/${path}`, { allowPrivate: options.allowPrivateHosts, field: 'config.baseUrl' });
-    const dispatcher = pinnedDispatcher(checked);
-    const timeout = () => new AppError('INTEGRATION_TIMEOUT', 'the AI provider did not answer in time');
-    try {
-      const work = (async () => {
-        const response = await fetch(checked.url, {
-          method,
-          dispatcher,
-          redirect: 'manual',
-          signal: context.signal,
-          headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
-        const text = await response.text();
-        let parsed: unknown;
-        try {
-          parsed = text === '' ? undefined : JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
-        return { status: response.status, body: parsed };
-      })();
-      const answer = await untilAborted(work, context.signal, timeout);
-      const message = scrub(errorMessageOf(answer.body), apiKey);
-      if (answer.status === 401 || answer.status === 403) {
-        throw new AppError('INTEGRATION_AUTH_FAILED', `the AI provider refused the API key${message ? `: ${message}` : ''}`);
-      }
-      if (answer.status === 404 && errorCodeOf(answer.body) === 'model_not_found') {
-        throw new AppError('AI_MODEL_INIT_FAILED', `the AI provider has no model "${modelOf(body)}"${message ? `: ${message}` : ''}`);
-      }
-      if (answer.status < 200 || answer.status >= 300) {
-        throw new AppError('INTEGRATION_PROVIDER_ERROR', `the AI provider answered ${answer.status}${message ? `: ${message}` : ''}`, { status: answer.status });
-      }
-      return answer;
-    } catch (error) {
-      if (error instanceof AppError) throw error;
-      if (context.signal.aborted) throw timeout();
-      throw new AppError('INTEGRATION_PROVIDER_ERROR', `the AI provider call failed: ${scrub((error as Error).message, apiKey)}`);
-    } finally {
-      void dispatcher.close().catch(() => {});
+    const answer = await guardedJsonCall(
+      `${base}/v1/${path}`,
+      { method, headers: { authorization: `Bearer ${apiKey}` }, ...(body === undefined ? {} : { body }) },
+      { name: 'the AI provider', field: 'config.baseUrl', allowPrivate: options.allowPrivateHosts, secret: apiKey },
+      context,
+    );
+    const message = scrubSecret(errorMessageOf(answer.body), apiKey);
+    if (answer.status === 401 || answer.status === 403) {
+      throw new AppError('INTEGRATION_AUTH_FAILED', `the AI provider refused the API key${message ? `: ${message}` : ''}`);
     }
+    if (answer.status === 404 && errorCodeOf(answer.body) === 'model_not_found') {
+      throw new AppError('AI_MODEL_INIT_FAILED', `the AI provider has no model "${modelOf(body)}"${message ? `: ${message}` : ''}`);
+    }
+    if (answer.status < 200 || answer.status >= 300) {
+      throw new AppError('INTEGRATION_PROVIDER_ERROR', `the AI provider answered ${answer.status}${message ? `: ${message}` : ''}`, { status: answer.status });
+    }
+    return answer;
   };
 
   /** GET /v1/models, and the configured model must be among them. */
@@ -259,9 +232,6 @@ function parseAnalysis(body: unknown, labels: readonly string[]): AiAnalysis {
   };
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** OpenAI's error envelope: `{ error: { message, type, code } }`. */
 function errorMessageOf(body: unknown): string {
@@ -277,6 +247,3 @@ function modelOf(body: unknown): string {
   return isObject(body) && typeof body.model === 'string' ? body.model : '';
 }
 
-function scrub(message: string, apiKey: string): string {
-  return message.split(apiKey).join(maskSecret(apiKey));
-}

@@ -2,12 +2,11 @@
 // tenant's instance and creates workflows from the built-in templates (n8n-templates.ts), then
 // activates them. The base URL is user input, so every call first passes the SSRF guard and then
 // connects only to the addresses the guard approved (pinned dispatcher, no redirects).
-import { fetch } from 'undici';
 import { z } from 'zod';
 import { AppError, fieldIssues } from '../../../shared/errors.ts';
 import { buildN8nWorkflow, isN8nTemplateId, N8N_TEMPLATE_IDS, n8nTemplateInfo, type N8nTemplateId } from '../n8n-templates.ts';
-import { maskSecret, untilAborted, type CallContext, type Provider } from '../provider.ts';
-import { assertPublicUrl, pinnedDispatcher } from '../ssrf-guard.ts';
+import { guardedJsonCall, isObject, scrubSecret, type JsonAnswer } from '../guarded-json.ts';
+import { maskSecret, type CallContext, type Provider } from '../provider.ts';
 
 const credentialsSchema = z.strictObject({
   apiKey: z.string().min(1).max(4096),
@@ -33,50 +32,24 @@ export type N8nProvider = Provider<N8nCredentials, N8nConfig> & {
   createFromTemplate(credentials: N8nCredentials, config: N8nConfig, templateId: string, params: Record<string, unknown>, context: CallContext): Promise<N8nWorkflowRef>;
 };
 
-type N8nAnswer = { status: number; body: unknown };
-
 export function createN8nProvider(options: { allowPrivateHosts: boolean }): N8nProvider {
-  /** One call to the n8n API; answers its status and parsed JSON body, mapping auth, timeout and 5xx failures. */
-  const request = async (credentials: N8nCredentials, config: N8nConfig, method: 'GET' | 'POST', path: string, body: unknown, context: CallContext): Promise<N8nAnswer> => {
+  /** One call to the n8n API; answers its status and parsed JSON body, mapping auth and 5xx failures. */
+  const request = async (credentials: N8nCredentials, config: N8nConfig, method: 'GET' | 'POST', path: string, body: unknown, context: CallContext): Promise<JsonAnswer> => {
     const base = config.baseUrl.endsWith('/') ? config.baseUrl : `${config.baseUrl}/`;
-    const checked = await assertPublicUrl(new URL(path, base), { allowPrivate: options.allowPrivateHosts, field: 'config.baseUrl' });
-    const dispatcher = pinnedDispatcher(checked);
-    const timeout = () => new AppError('INTEGRATION_TIMEOUT', 'n8n did not answer in time');
-    try {
-      const work = (async () => {
-        const response = await fetch(checked.url, {
-          method,
-          dispatcher,
-          redirect: 'manual',
-          signal: context.signal,
-          headers: { 'X-N8N-API-KEY': credentials.apiKey, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
-        const text = await response.text();
-        let parsed: unknown;
-        try {
-          parsed = text === '' ? undefined : JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
-        return { status: response.status, body: parsed };
-      })();
-      const answer = await untilAborted(work, context.signal, timeout);
-      const message = scrub(messageOf(answer.body), credentials.apiKey);
-      if (answer.status === 401 || answer.status === 403) {
-        throw new AppError('INTEGRATION_AUTH_FAILED', `n8n refused the API key${message ? `: ${message}` : ''}`);
-      }
-      if (answer.status >= 500 || (answer.status >= 300 && answer.status < 400)) {
-        throw new AppError('INTEGRATION_PROVIDER_ERROR', `n8n answered ${answer.status}${message ? `: ${message}` : ''}`);
-      }
-      return answer;
-    } catch (error) {
-      if (error instanceof AppError) throw error;
-      if (context.signal.aborted) throw timeout();
-      throw new AppError('INTEGRATION_PROVIDER_ERROR', `n8n call failed: ${scrub((error as Error).message, credentials.apiKey)}`);
-    } finally {
-      void dispatcher.close().catch(() => {});
+    const answer = await guardedJsonCall(
+      new URL(path, base),
+      { method, headers: { 'X-N8N-API-KEY': credentials.apiKey }, ...(body === undefined ? {} : { body }) },
+      { name: 'n8n', field: 'config.baseUrl', allowPrivate: options.allowPrivateHosts, secret: credentials.apiKey },
+      context,
+    );
+    const message = scrubSecret(messageOf(answer.body), credentials.apiKey);
+    if (answer.status === 401 || answer.status === 403) {
+      throw new AppError('INTEGRATION_AUTH_FAILED', `n8n refused the API key${message ? `: ${message}` : ''}`);
     }
+    if (answer.status >= 500 || (answer.status >= 300 && answer.status < 400)) {
+      throw new AppError('INTEGRATION_PROVIDER_ERROR', `n8n answered ${answer.status}${message ? `: ${message}` : ''}`);
+    }
+    return answer;
   };
 
   const verifyKey = async (credentials: N8nCredentials, config: N8nConfig, context: CallContext) => {
@@ -90,7 +63,7 @@ export function createN8nProvider(options: { allowPrivateHosts: boolean }): N8nP
   const workflowCall = async (credentials: N8nCredentials, config: N8nConfig, path: string, body: unknown, what: string, context: CallContext, template: N8nTemplateId) => {
     const answer = await request(credentials, config, 'POST', path, body, context);
     if (answer.status < 200 || answer.status >= 300 || !isObject(answer.body)) {
-      const message = scrub(messageOf(answer.body), credentials.apiKey);
+      const message = scrubSecret(messageOf(answer.body), credentials.apiKey);
       throw new AppError('N8N_WORKFLOW_ERROR', `n8n could not ${what} the workflow of template "${template}": ${message || `status ${answer.status}`}`, {
         template,
         status: answer.status,
@@ -138,7 +111,7 @@ export function createN8nProvider(options: { allowPrivateHosts: boolean }): N8nP
       // webhook's UNIQUE constraint violated: what n8n stored afterwards is the answer.
       const stored = activated.active === true ? await request(credentials, config, 'GET', `api/v1/workflows/${encodeURIComponent(String(id))}`, undefined, context) : undefined;
       if (activated.active !== true || !isObject(stored?.body) || stored.body.active !== true) {
-        throw new AppError('N8N_WORKFLOW_ERROR', `n8n did not activate the workflow of template "${templateId}" (id ${String(id)}): ${scrub(messageOf(activated), credentials.apiKey) || 'it answered the workflow still inactive; its log has the reason (e.g. a webhook path already in use)'}`, {
+        throw new AppError('N8N_WORKFLOW_ERROR', `n8n did not activate the workflow of template "${templateId}" (id ${String(id)}): ${scrubSecret(messageOf(activated), credentials.apiKey) || 'it answered the workflow still inactive; its log has the reason (e.g. a webhook path already in use)'}`, {
           template: templateId,
           workflowId: String(id),
         });
@@ -148,9 +121,6 @@ export function createN8nProvider(options: { allowPrivateHosts: boolean }): N8nP
   };
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** n8n's error answers are `{ message }` (sometimes with `code`/`description`). */
 function messageOf(body: unknown): string {
@@ -160,6 +130,3 @@ function messageOf(body: unknown): string {
   return [message, description].filter((part) => part !== '').join(' — ').slice(0, 1000);
 }
 
-function scrub(message: string, apiKey: string): string {
-  return message.split(apiKey).join(maskSecret(apiKey));
-}
