@@ -2,7 +2,7 @@
 // token in the Authorization header, never in the URL) and the mapping of Graph's error envelope
 // onto the provider error contract. The base URL and API version are server configuration
 // (the test stand-in in tests), never user input.
-import type { z } from 'zod';
+import { z } from 'zod';
 import { AppError, fieldIssues, type ErrorCode } from '../../../shared/errors.ts';
 import { maskSecret, type CallContext } from '../provider.ts';
 
@@ -28,6 +28,26 @@ export const ACCESS_TOKEN = /^[A-Za-z0-9_\-.|]{16,4096}$/;
 
 /** Meta app secrets are 32 hexadecimal characters. */
 export const APP_SECRET = /^[0-9a-f]{32}$/;
+
+/**
+ * The credentials of a Meta app connection (WhatsApp, Instagram): the token for Graph calls, the
+ * app secret that signs webhook deliveries, and the verify token Meta's subscription handshake
+ * echoes back.
+ */
+export function metaCredentialsSchema(tokenHint: string) {
+  return z.strictObject({
+    accessToken: z.string().regex(ACCESS_TOKEN, tokenHint),
+    appSecret: z.string().regex(APP_SECRET, 'must be the Meta app secret (32 hexadecimal characters)'),
+    verifyToken: z.string().regex(/^[\x21-\x7e]{8,255}$/, 'must be 8 to 255 printable characters without spaces'),
+  });
+}
+export type MetaCredentials = z.infer<ReturnType<typeof metaCredentialsSchema>>;
+
+export const maskMetaCredentials = (credentials: MetaCredentials) => ({
+  accessToken: maskSecret(credentials.accessToken),
+  appSecret: maskSecret(credentials.appSecret),
+  verifyToken: maskSecret(credentials.verifyToken),
+});
 
 export function graphApi(
   options: GraphOptions,

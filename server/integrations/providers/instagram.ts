@@ -7,17 +7,12 @@
 // their shape is checked. The Graph base URL and version are server configuration.
 import { z } from 'zod';
 import { AppError } from '../../../shared/errors.ts';
-import { maskSecret, type CallContext, type Provider } from '../provider.ts';
-import { ACCESS_TOKEN, APP_SECRET, GRAPH_ID, graphApi, type GraphOptions } from './graph-api.ts';
+import type { CallContext, Provider } from '../provider.ts';
+import { GRAPH_ID, graphApi, maskMetaCredentials, metaCredentialsSchema, type GraphOptions } from './graph-api.ts';
 
 export const INSTAGRAM_REQUIRED_PERMISSIONS = ['instagram_basic', 'instagram_manage_messages'] as const;
 
-const credentialsSchema = z.strictObject({
-  accessToken: z.string().regex(ACCESS_TOKEN, 'must be a Meta access token'),
-  appSecret: z.string().regex(APP_SECRET, 'must be the Meta app secret (32 hexadecimal characters)'),
-  // Echoed back by Meta's GET subscription handshake on our webhook URL (same rule as WhatsApp's).
-  verifyToken: z.string().regex(/^[\x21-\x7e]{8,255}$/, 'must be 8 to 255 printable characters without spaces'),
-});
+const credentialsSchema = metaCredentialsSchema('must be a Meta access token');
 export type InstagramCredentials = z.infer<typeof credentialsSchema>;
 
 const configSchema = z.strictObject({
@@ -68,11 +63,7 @@ export function createInstagramProvider(options: GraphOptions): InstagramProvide
     kind: 'instagram',
     credentialsSchema,
     configSchema,
-    mask: (credentials) => ({
-      accessToken: maskSecret(credentials.accessToken),
-      appSecret: maskSecret(credentials.appSecret),
-      verifyToken: maskSecret(credentials.verifyToken),
-    }),
+    mask: maskMetaCredentials,
 
     async connect(credentials, config, context) {
       const permissions = await request(permissionsSchema, { path: 'me/permissions' }, credentials.accessToken, context);

@@ -4,14 +4,10 @@
 // verify token serve the webhook (signature and GET handshake), verified elsewhere: here only
 // their shape is checked. The Graph base URL and version are server configuration.
 import { z } from 'zod';
-import { maskSecret, type Provider } from '../provider.ts';
-import { ACCESS_TOKEN, APP_SECRET, GRAPH_ID, graphApi, type GraphOptions } from './graph-api.ts';
+import type { Provider } from '../provider.ts';
+import { GRAPH_ID, graphApi, maskMetaCredentials, metaCredentialsSchema, type GraphOptions } from './graph-api.ts';
 
-const credentialsSchema = z.strictObject({
-  accessToken: z.string().regex(ACCESS_TOKEN, 'must be a Meta access token (a system user token, EAA…)'),
-  appSecret: z.string().regex(APP_SECRET, 'must be the Meta app secret (32 hexadecimal characters)'),
-  verifyToken: z.string().regex(/^[\x21-\x7e]{8,255}$/, 'must be 8 to 255 printable characters without spaces'),
-});
+const credentialsSchema = metaCredentialsSchema('must be a Meta access token (a system user token, EAA…)');
 export type WhatsAppCredentials = z.infer<typeof credentialsSchema>;
 
 const configSchema = z.strictObject({
@@ -47,11 +43,7 @@ export function createWhatsAppProvider(options: GraphOptions): WhatsAppProvider 
     kind: 'whatsapp',
     credentialsSchema,
     configSchema,
-    mask: (credentials) => ({
-      accessToken: maskSecret(credentials.accessToken),
-      appSecret: maskSecret(credentials.appSecret),
-      verifyToken: maskSecret(credentials.verifyToken),
-    }),
+    mask: maskMetaCredentials,
 
     async connect(credentials, config, context) {
       const number = await phoneNumber(credentials, config, context);
