@@ -7,7 +7,7 @@
 // (`{ data: [], nextCursor: null }`), an unknown or missing one n8n's 401, anything else 404; each
 // request is recorded, answered or not.
 import http from 'node:http';
-import type net from 'node:net';
+import { listenOnFreePort } from './stand-in-server.ts';
 import { randomUUID } from 'node:crypto';
 
 /** One request as it arrived (`at`: Date.now() on arrival). `key` is undefined without the header. */
@@ -27,7 +27,6 @@ export type CheckLog = {
 export async function startCheckLog(): Promise<CheckLog> {
   const keys = new Set<string>();
   const requests: CheckRecord[] = [];
-  const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     const at = Date.now();
     const header = req.headers['x-n8n-api-key'];
@@ -46,14 +45,9 @@ export async function startCheckLog(): Promise<CheckLog> {
       return answer(200, { data: [], nextCursor: null });
     });
   });
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
+  const listening = await listenOnFreePort(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.url,
     requests,
     newKey() {
       const key = `n8n_api_${randomUUID().replace(/-/g, '')}`;
@@ -61,10 +55,7 @@ export async function startCheckLog(): Promise<CheckLog> {
       return key;
     },
     checksOf: (key) => requests.filter((request) => request.key === key && request.status === 200).map((request) => request.at),
-    async close() {
-      sockets.forEach((socket) => socket.destroy());
-      await new Promise((resolve) => server.close(resolve));
-    },
+    close: listening.close,
   };
 }
 

@@ -20,7 +20,7 @@
 // Graph's transient error), `faults.malformed` (a body that is not JSON).
 import crypto from 'node:crypto';
 import http from 'node:http';
-import type net from 'node:net';
+import { listenOnFreePort } from './stand-in-server.ts';
 
 export type GraphToken = {
   /** Permissions granted to the token (`instagram_basic`, `whatsapp_business_management`, ...). */
@@ -178,7 +178,6 @@ export async function startMetaGraph(versions: string[] = ['v20.0', 'v21.0', 'v2
     faults: {},
     requests: [],
   };
-  const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://graph.local');
     state.requests.push({ method: req.method ?? 'GET', url: url.pathname + url.search, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
@@ -197,21 +196,11 @@ export async function startMetaGraph(versions: string[] = ['v20.0', 'v21.0', 'v2
     };
     req.resume();
     req.on('end', () => {
-      if (state.faults.delayMs) setTimeout(send, state.faults.delayMs).unref();
+      if (state.faults.delayMs) listening.later(send, state.faults.delayMs);
       else send();
     });
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return Object.assign(state, {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      sockets.forEach((socket) => socket.destroy());
-      await new Promise((resolve) => server.close(resolve));
-    },
-  });
+  // The handler above runs only once this is set (requests come after listening).
+  const listening = await listenOnFreePort(server);
+  return Object.assign(state, { url: listening.url, close: listening.close });
 }

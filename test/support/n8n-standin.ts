@@ -13,7 +13,7 @@
 // Fault injection: `faults.delayMs` (answer late) and `faults.status` (answer that 5xx).
 // The same provider tests also run against a real n8n: `npm run test:n8n` (docs/TESTING.md).
 import http from 'node:http';
-import type net from 'node:net';
+import { listenOnFreePort } from './stand-in-server.ts';
 import { randomUUID } from 'node:crypto';
 
 /** Node types the stand-in knows (the core nodes the templates use, plus a few common ones). */
@@ -49,8 +49,6 @@ export async function startN8nStandIn(options: { apiKey?: string; excludedNodeTy
   const workflows = new Map<string, StoredWorkflow>();
   const faults: N8nStandIn['faults'] = {};
   const requests: N8nStandIn['requests'] = [];
-  const sockets = new Set<net.Socket>();
-  const timers = new Set<NodeJS.Timeout>();
 
   const server = http.createServer((req, res) => {
     requests.push({ method: req.method ?? '', path: req.url ?? '' });
@@ -63,7 +61,7 @@ export async function startN8nStandIn(options: { apiKey?: string; excludedNodeTy
           res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
           res.end(JSON.stringify(body));
         };
-        if (faults.delayMs) timers.add(setTimeout(send, faults.delayMs));
+        if (faults.delayMs) listening.later(send, faults.delayMs);
         else send();
       };
       if (faults.status) return answer(faults.status, { message: 'Internal Server Error' });
@@ -128,24 +126,9 @@ export async function startN8nStandIn(options: { apiKey?: string; excludedNodeTy
       return answer(405, { message: 'Method Not Allowed' });
     });
   });
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    apiKey,
-    workflows,
-    faults,
-    requests,
-    close: async () => {
-      timers.forEach((timer) => clearTimeout(timer));
-      sockets.forEach((socket) => socket.destroy());
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  // The handler above runs only once this is set (requests come after listening).
+  const listening = await listenOnFreePort(server);
+  return { url: listening.url, apiKey, workflows, faults, requests, close: listening.close };
 }
 
 /** The webhook node of `workflow` whose method and path another active workflow already listens on. */

@@ -13,7 +13,7 @@
 // Faults: `faults.delayMs` (answer late) and `faults.status` (answer that status, OpenAI's
 // `server_error` envelope).
 import http from 'node:http';
-import type net from 'node:net';
+import { listenOnFreePort } from './stand-in-server.ts';
 import { randomUUID } from 'node:crypto';
 
 export type ChatRequest = { model: string; messages: { role: string; content: string }[]; [key: string]: unknown };
@@ -45,8 +45,6 @@ export const DEFAULT_REPLY = (request: ChatRequest): string => {
 };
 
 export async function startOpenAiStandIn(options: { apiKey?: string; models?: string[] } = {}): Promise<OpenAiStandIn> {
-  const sockets = new Set<net.Socket>();
-  const timers = new Set<NodeJS.Timeout>();
   const standIn: Omit<OpenAiStandIn, 'url' | 'close'> = {
     apiKey: options.apiKey ?? `sk-test-${randomUUID().replace(/-/g, '')}`,
     models: options.models ?? ['gpt-4o-mini', 'llama3.1:8b'],
@@ -66,7 +64,7 @@ export async function startOpenAiStandIn(options: { apiKey?: string; models?: st
           res.writeHead(status, { 'content-type': 'application/json' });
           res.end(JSON.stringify(body));
         };
-        if (standIn.faults.delayMs) timers.add(setTimeout(send, standIn.faults.delayMs));
+        if (standIn.faults.delayMs) listening.later(send, standIn.faults.delayMs);
         else send();
       };
       if (standIn.faults.status) return answer(standIn.faults.status, error('The server had an error while processing your request. Sorry about that!', 'server_error', null));
@@ -120,14 +118,7 @@ export async function startOpenAiStandIn(options: { apiKey?: string; models?: st
       return answer(404, error(`Invalid URL (${req.method} ${path})`, 'invalid_request_error', 'unknown_url'));
     });
   });
-  server.on('connection', (socket: net.Socket) => sockets.add(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return Object.assign(standIn, {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    async close() {
-      timers.forEach((timer) => clearTimeout(timer));
-      sockets.forEach((socket) => socket.destroy());
-      await new Promise((resolve) => server.close(resolve));
-    },
-  });
+  // The handler above runs only once this is set (requests come after listening).
+  const listening = await listenOnFreePort(server);
+  return Object.assign(standIn, { url: listening.url, close: listening.close });
 }
