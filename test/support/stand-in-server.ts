@@ -26,6 +26,8 @@ export async function listenOnFreePort(server: http.Server): Promise<Listening> 
         timers.delete(timer);
         run();
       }, delayMs);
+      // A delayed answer must not keep the test process alive on its own.
+      timer.unref();
       timers.add(timer);
     },
     close: async () => {
