@@ -23,6 +23,7 @@ import { combineLoads, roundedSummary, summarizeRuns, type CombinedLoad, type Ru
 import { startLiveEditsLoad, type LiveLoadSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsResult, SampleOrigins } from '../support/live-edits-result.ts';
 import { describeMachine, sourceFingerprint } from '../support/machine.ts';
+import { chartImage, writeCharts } from '../support/charts.ts';
 import { table, upsertSection } from '../support/markdown.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
@@ -539,6 +540,8 @@ when the drain ended; none is dropped. The load generator kept up if its event l
 ${fixed(latency.loadGenerator.cpuPercentOfOneCore, 0)} % of a core, event-loop delay p99 ${fixed(latency.loadGenerator.eventLoopDelayP99Ms, 1)} ms, edits late against their schedule p99
 ${fixed(latency.loadGenerator.scheduleLagP99Ms, 1)} ms (max ${fixed(latency.loadGenerator.scheduleLagMaxMs, 0)} ms).
 
+${chartImage(jsonPath, 'latency')}
+
 <details><summary>Every latency run</summary>
 
 ${perRun}
@@ -576,6 +579,8 @@ ${count(c.acknowledged)} of ${count(c.typed)} typed edits acknowledged, ${c.refu
 document exactly once: ${c.missing.length}${c.missing.length > 0 ? ` (${c.missing.slice(0, 10).join(', ')})` : ''}; tokens stored more than once: ${c.duplicated.length}${c.duplicated.length > 0 ? ` (${c.duplicated.slice(0, 10).join(', ')})` : ''}. ${c.editorsMatchingStored} of
 ${settings.nodes} editors hold exactly the stored text (${count(c.storedLength)} characters). Commits under a lower fencing epoch than the one before
 them (a stale owner's write): ${c.staleCommits} of ${count(c.commits)}.${failover.refusals.length > 0 ? ` Refusals: ${failover.refusals.map((r) => `${r.editor} on ${r.node}: ${r.code}`).join(', ')}.` : ''}${failover.stoppedEarly !== null ? `\n\n**Stopped early:** ${failover.stoppedEarly}.` : ''}
+
+${chartImage(jsonPath, 'failover')}
 
 <details><summary>Every kill (ms from the kill; epochs in brackets)</summary>
 
@@ -620,6 +625,7 @@ async function runCluster(context: ScenarioContext): Promise<void> {
     },
     failover,
   });
+  writeCharts(jsonPath);
   upsertSection(
     path.join(REPO_ROOT, 'BENCHMARKS.md'),
     `cluster${context.quick ? '-quick' : ''}`,

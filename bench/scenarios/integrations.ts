@@ -20,6 +20,7 @@ import { runDatabase, type Backend } from '../support/databases.ts';
 import { count, fixed, percent, roundSpread, spreadOf, withSpread, type Spread } from '../support/format.ts';
 import type { N8nPeerReady, N8nPeerRequest, N8nPeerResult, OpsClientReady, OpsClientResult, SocketEvents } from '../support/integrations-result.ts';
 import { describeMachine, sourceFingerprint } from '../support/machine.ts';
+import { chartImage, writeCharts } from '../support/charts.ts';
 import { table, upsertSection } from '../support/markdown.ts';
 import { processMemoryMiB } from '../support/proc.ts';
 import { labelValues, scrapeMetrics, sumOf, type PromSample } from '../support/prometheus.ts';
@@ -611,6 +612,8 @@ ${
   }**These machines are noisy** (a shared VM with ${context.machine.cores} cores for the server, PostgreSQL, the stand-in and the client; other
 work ran on it too: the 1-minute load average before the runs was ${fixed(Math.min(...loads), 2)}–${fixed(Math.max(...loads), 2)}).
 
+${chartImage(jsonPath, 'latency')}
+
 <details><summary>Every run</summary>
 
 ${perRun}
@@ -652,6 +655,7 @@ async function runIntegrations(context: ScenarioContext): Promise<void> {
       checks: { ...r.checks, perSecond: round(r.checks.perSecond, 2), meanMs: round(r.checks.meanMs, 2) },
     })),
   });
+  writeCharts(jsonPath);
   upsertSection(
     path.join(REPO_ROOT, 'BENCHMARKS.md'),
     context.quick ? 'integrations-quick' : 'integrations',

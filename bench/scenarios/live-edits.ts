@@ -15,6 +15,7 @@ import { combineLoads, concat, roundedSummary, summarizeRuns, type CombinedLoad,
 import { startLiveEditsLoad, type LiveLoadSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsResult } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit, sourceFingerprint } from '../support/machine.ts';
+import { chartImage, writeCharts } from '../support/charts.ts';
 import { table, upsertSection, databaseSettingsLine } from '../support/markdown.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
@@ -356,6 +357,8 @@ ${reading.join('\n')}
 
 ${errorKinds.length > 0 ? `Errors and refusals by kind: ${errorKinds.join('; ')}.` : `No error, refusal or disconnection in any run (set-up, warm-up, window and drain); in particular no \`RATE_LIMITED\` (${settings.editsPerSecondPerEditor} edits/s per connection against a limit of ${settings.socketUpdatesPerSecond}).`}
 
+${chartImage(jsonPath, 'latency')}
+
 <details><summary>Every run</summary>
 
 ${perRun}
@@ -463,6 +466,7 @@ async function runLiveEdits(context: ScenarioContext): Promise<void> {
     runs: sorted,
   };
   writeRawResults(jsonPath, context, 'live-edits', raw, commandOf(context, settings, variant !== ''));
+  writeCharts(jsonPath);
   upsertSection(
     path.join(REPO_ROOT, 'BENCHMARKS.md'),
     sectionName,

@@ -11,6 +11,7 @@ import { runJsonChild, startBenchServer } from '../support/children.ts';
 import { BACKEND_NAMES, BACKENDS, type Backend, runDatabase, sqliteSettings } from '../support/databases.ts';
 import type { LoadReport } from '../support/load-report.ts';
 import { describeMachine } from '../support/machine.ts';
+import { chartImage, writeCharts } from '../support/charts.ts';
 import { table, upsertSection, databaseSettingsLine } from '../support/markdown.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
@@ -215,6 +216,8 @@ ${ratios.join('\n')}
 
 ${errorKinds.length > 0 ? `Errors by kind: ${errorKinds.join('; ')}.` : 'No request failed in any run (warm-up and drain included).'}
 
+${chartImage(jsonPath, 'latency')}
+
 <details><summary>Every run</summary>
 
 ${perRun}
@@ -325,6 +328,7 @@ async function runStepUpdates(context: ScenarioContext): Promise<void> {
     runs: sorted,
   };
   writeRawResults(jsonPath, context, 'step-updates', raw);
+  writeCharts(jsonPath);
   upsertSection(
     path.join(REPO_ROOT, 'BENCHMARKS.md'),
     context.quick ? 'step-updates-quick' : 'step-updates',

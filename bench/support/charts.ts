@@ -20,7 +20,7 @@ export type LineSeries = { kind: 'line' | 'step' | 'points'; label: string; colo
 export type BarSeries = { kind: 'bars'; label: string; color: string; width: number; bars: readonly (readonly [x: number, y: number | null])[] };
 export type Series = LineSeries | BarSeries;
 /** A horizontal line across the plot at y, labelled at its right end and in the legend. */
-export type Rule = { label: string; value: number; color: string; dash?: string };
+export type Rule = { label: string; value: number; color: string; dash?: string; labelAt?: 'left' | 'right' };
 export type Chart = { title: string; subtitle: readonly string[]; x: Axis; y: Axis; series: readonly Series[]; rules?: readonly Rule[] };
 
 const FONT = `-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, sans-serif`;
@@ -55,9 +55,24 @@ function text(x: number, y: number, content: string, attributes = ''): string {
   return `<text x="${n(x)}" y="${n(y)}"${attributes === '' ? '' : ` ${attributes}`}>${escapeXml(content)}</text>`;
 }
 
+/** Splits text into lines of at most `width` characters at spaces (11 px text: about 120 fit the chart's width). */
+export function wrap(line: string, width = 118): string[] {
+  const lines: string[] = [];
+  let current = '';
+  for (const word of line.split(' ')) {
+    if (current !== '' && current.length + 1 + word.length > width) {
+      lines.push(current);
+      current = word;
+    } else current = current === '' ? word : `${current} ${word}`;
+  }
+  if (current !== '') lines.push(current);
+  return lines;
+}
+
 export function renderSvg(chart: Chart): string {
   const titleTop = 22;
-  const plotTop = titleTop + 10 + chart.subtitle.length * LINE_HEIGHT + 10;
+  const subtitle = chart.subtitle.flatMap((line) => wrap(line));
+  const plotTop = titleTop + 10 + subtitle.length * LINE_HEIGHT + 10;
   const plotBottom = plotTop + PLOT.height;
   const plotLeft = PLOT.left;
   const plotRight = WIDTH - PLOT.right;
@@ -75,7 +90,7 @@ export function renderSvg(chart: Chart): string {
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     text(plotLeft, titleTop, chart.title, 'font-size="15" font-weight="600"'),
   );
-  chart.subtitle.forEach((line, i) => out.push(text(plotLeft, titleTop + 8 + (i + 1) * LINE_HEIGHT, line, 'font-size="11" fill="#57606a"')));
+  subtitle.forEach((line, i) => out.push(text(plotLeft, titleTop + 8 + (i + 1) * LINE_HEIGHT, line, 'font-size="11" fill="#57606a"')));
 
   // Grid, ticks and tick labels.
   out.push(`<g stroke="#d0d7de" stroke-width="1">`);
@@ -97,7 +112,8 @@ export function renderSvg(chart: Chart): string {
   out.push(`<g clip-path="url(#plot)">`);
   for (const series of chart.series) {
     if (series.kind === 'bars') {
-      const half = Math.abs(sx(series.width / 2) - sx(0));
+      // Width in x units on a linear axis (sx clamps to the axis, so it cannot measure a width near its ends).
+      const half = ((plotRight - plotLeft) * series.width) / 2 / (chart.x.max - chart.x.min);
       out.push(`<g fill="${series.color}">`);
       for (const [x, y] of series.bars) {
         const cx = sx(x);
@@ -129,7 +145,10 @@ export function renderSvg(chart: Chart): string {
     out.push(`<line x1="${n(plotLeft)}" x2="${n(plotRight)}" y1="${n(y)}" y2="${n(y)}" stroke="${rule.color}" stroke-width="1.5"${rule.dash ? ` stroke-dasharray="${rule.dash}"` : ''}/>`);
   }
   out.push(`</g>`);
-  for (const rule of rules) out.push(text(plotRight - 4, sy(rule.value) - 4, rule.label, `text-anchor="end" font-size="11" fill="${rule.color}"`));
+  for (const rule of rules) {
+    const left = rule.labelAt === 'left';
+    out.push(text(left ? plotLeft + 4 : plotRight - 4, sy(rule.value) - 4, rule.label, `${left ? '' : 'text-anchor="end" '}font-size="11" fill="${rule.color}"`));
+  }
 
   // Legend, one entry per row under the plot.
   legend.forEach((entry, i) => {
@@ -261,7 +280,7 @@ type ClusterRaw = Raw & {
   settings?: { failoverTargetMs?: number; kills?: number };
   cluster?: { leaseTtlMs?: number };
   latency?: { runs?: { histograms?: Partial<Record<string, Bucket[]>> }[] };
-  failover?: { kills?: { kill: number; failoverMs: number | null; editors?: { ms: number | null }[] }[]; failoverMs?: { p50?: number; measured?: number } };
+  failover?: { kills?: { kill: number; failoverMs: number | null; editors?: { ms: number | null }[] }[]; failoverMs?: { p50?: number } };
 };
 type IntegrationsRaw = Raw & { settings?: { integrations?: number }; runs?: { ops?: { histogram?: Bucket[] }; admin?: { histogram?: Bucket[] } }[] };
 
@@ -348,15 +367,15 @@ function clusterCharts(raw: ClusterRaw): Record<string, Chart | undefined> {
     const goal = raw.settings?.failoverTargetMs ?? 5000;
     const ttl = raw.cluster?.leaseTtlMs;
     const measured = kills.flatMap((k) => (k.failoverMs === null ? [] : [k.failoverMs])).sort((a, b) => a - b);
-    const middle = Math.floor(measured.length / 2);
-    const median = measured.length === 0 ? undefined : measured.length % 2 === 1 ? measured[middle] : ((measured[middle - 1] as number) + (measured[middle] as number)) / 2;
+    // The report's median: the nearest-rank p50 the JSON holds (else computed the same way).
+    const median = raw.failover?.failoverMs?.p50 ?? (measured.length === 0 ? undefined : measured[Math.max(1, Math.ceil(measured.length / 2)) - 1]);
     const editorPoints = kills.flatMap((k) => (k.editors ?? []).flatMap((e) => (e.ms === null ? [] : [[k.kill, e.ms] as const])));
     const top = Math.max(goal, ...measured, ...editorPoints.map(([, y]) => y)) * 1.08;
     const last = Math.max(...kills.map((k) => k.kill));
     const xTicks: Tick[] = kills.filter((k) => last <= 20 || k.kill % 5 === 0 || k.kill === 1).map((k) => ({ value: k.kill, label: String(k.kill) }));
     const rules: Rule[] = [{ label: `goal: p99 ≤ ${numberLabel(goal)} ms`, value: goal, color: '#cf222e', dash: '8 4' }];
     if (ttl !== undefined) rules.push({ label: `lease TTL ${numberLabel(ttl)} ms`, value: ttl, color: '#57606a', dash: '3 3' });
-    if (median !== undefined) rules.push({ label: `median ${numberLabel(median)} ms`, value: median, color: '#0550ae' });
+    if (median !== undefined) rules.push({ label: `median (p50) ${numberLabel(median)} ms`, value: median, color: '#0550ae', labelAt: 'left' });
     const notMeasured = kills.length - measured.length;
     failover = {
       title: `cluster: failover time per SIGKILL of the session's owner (${kills.length} kills)`,
