@@ -1,0 +1,276 @@
+// Load generator of the peers scenario for the peer servers (Hocuspocus 3, @y/websocket-server),
+// run in its own process. Each of `docs` documents gets `editorsPerDoc` editors (edit only) and
+// `observersPerDoc` read-only observers (observe only), every one an unmodified client of the peer
+// (`HocuspocusProvider` or y-websocket's `WebsocketProvider`) with its own WebSocket and Y.Doc. After
+// the harness's `go`, every editor sets its own key `e<editor>` of the shared Y.Map `fieldMapping`
+// `editsPerSecond` times a second (open loop, random phase) to "<seq>@<send time>" on this process's
+// high-resolution clock: the same Yjs operation the glavito target makes through the SDK (see
+// bench/scenarios/peers.ts). An observer's Y.Doc observing the value gives the edit-to-peer latency.
+// Sends a LiveEditsResult (no acknowledgement: neither peer acknowledges an edit) over IPC.
+//
+// The clients are loaded at run time from bench/peers/clients.ts, which resolves them (and its one
+// copy of Yjs) from bench/peers/node_modules: they are not dependencies of the server, and the
+// root type-check sees only the minimal interfaces below.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type * as YTypes from 'yjs';
+import { z } from 'zod';
+import { readyThenWaitForGo, sendResult } from '../support/ipc.ts';
+import { PHASES, type LiveEditsReady, type LiveEditsResult, type Phase } from '../support/live-edits-result.ts';
+import { readConfig } from '../support/load-report.ts';
+import { percentile } from '../support/stats.ts';
+
+const configSchema = z.strictObject({
+  processIndex: z.int().nonnegative(),
+  target: z.enum(['hocuspocus', 'y-websocket']),
+  /** ws://host:port of the peer server. */
+  url: z.string().regex(/^ws:\/\//),
+  docPrefix: z.string().regex(/^[a-z0-9-]+$/),
+  docFrom: z.int().nonnegative(),
+  docTo: z.int().positive(),
+  editorsPerDoc: z.int().positive(),
+  observersPerDoc: z.int().positive(),
+  editsPerSecond: z.number().positive(),
+  warmupMs: z.int().nonnegative(),
+  durationMs: z.int().positive(),
+  drainMs: z.int().nonnegative(),
+  setupConcurrency: z.int().positive(),
+  syncTimeoutMs: z.int().positive(),
+});
+const config = readConfig((value) => configSchema.parse(value));
+const log = (message: string) => console.error(`[peer-edits ${config.target} ${config.processIndex}] ${message}`);
+
+/** What this file uses of the peers' clients (bench/peers/clients.ts). */
+type Listener = (...args: never[]) => void;
+type Provider = { on(event: string, listener: Listener): void; destroy(): void };
+type PeerClients = {
+  Y: typeof YTypes;
+  WebSocket: unknown;
+  WebsocketProvider: new (serverUrl: string, room: string, doc: YTypes.Doc, options: { WebSocketPolyfill: unknown; disableBc: boolean }) => Provider & { synced: boolean; wsconnected: boolean };
+  HocuspocusProvider: new (options: { url: string; name: string; document: YTypes.Doc; WebSocketPolyfill: unknown }) => Provider & { isSynced: boolean };
+};
+const clientsUrl = new URL('../peers/clients.ts', import.meta.url).href;
+const clients = (await import(clientsUrl)) as PeerClients;
+const { Y } = clients;
+
+type Edit = { sentAt: number; phase: Phase; seenBy: number };
+type Client = { doc: number; index: number; provider: Provider; map: YTypes.Map<unknown>; edits: Edit[]; lastSeen: Int32Array; offsetMs: number };
+
+let started = false;
+let windowStart = Number.POSITIVE_INFINITY;
+let windowEnd = Number.POSITIVE_INFINITY;
+const phaseAt = (t: number): Phase => (!started ? 'setup' : t < windowStart ? 'warmup' : t < windowEnd ? 'window' : 'after');
+const errors = Object.fromEntries(PHASES.map((phase) => [phase, {}])) as Record<Phase, Record<string, number>>;
+const errorSamples: string[] = [];
+function countError(kind: string, detail?: string): void {
+  const bucket = errors[phaseAt(performance.now())];
+  bucket[kind] = (bucket[kind] ?? 0) + 1;
+  if (errorSamples.length < 10) errorSamples.push(`${kind}${detail !== undefined ? `: ${detail}` : ''}`);
+}
+let stopping = false;
+
+const peerMs: number[] = [];
+const peerOrigin: [number, number][] = [];
+const allPeersMs: number[] = [];
+const allOrigin: [number, number][] = [];
+const scheduleLag: number[] = [];
+let mergedDeliveries = 0;
+
+function connect(doc: number, index: number): Promise<Client> {
+  const ydoc = new Y.Doc();
+  const name = `${config.docPrefix}-${doc}`;
+  return new Promise<Client>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name}: client ${index} not synced within ${config.syncTimeoutMs} ms`)), config.syncTimeoutMs);
+    let provider: Provider;
+    let synced = false;
+    const done = () => {
+      if (synced) return;
+      synced = true;
+      clearTimeout(timer);
+      resolve({ doc, index, provider, map: ydoc.getMap<unknown>('fieldMapping'), edits: [], lastSeen: new Int32Array(config.editorsPerDoc).fill(-1), offsetMs: 0 });
+    };
+    if (config.target === 'hocuspocus') {
+      const hp = new clients.HocuspocusProvider({ url: config.url, name, document: ydoc, WebSocketPolyfill: clients.WebSocket });
+      provider = hp;
+      hp.on('synced', done);
+      hp.on('disconnect', () => {
+        if (!stopping) countError('disconnect');
+      });
+      hp.on('authenticationFailed', () => countError('authentication failed'));
+    } else {
+      const wp = new clients.WebsocketProvider(config.url, name, ydoc, { WebSocketPolyfill: clients.WebSocket, disableBc: true });
+      provider = wp;
+      wp.on('sync', ((isSynced: boolean) => {
+        if (isSynced) done();
+      }) as Listener);
+      wp.on('connection-close', () => {
+        if (!stopping) countError('disconnect');
+      });
+      wp.on('connection-error', () => countError('connection error'));
+    }
+  });
+}
+
+type Doc = { index: number; editors: Client[]; observers: Client[] };
+
+function observe(docState: Doc, observer: Client): void {
+  observer.map.observe((event) => {
+    const now = performance.now();
+    for (const key of event.keysChanged) {
+      const sender = /^e(\d+)$/.exec(key);
+      const from = sender ? docState.editors[Number(sender[1])] : undefined;
+      if (from === undefined) continue;
+      const value = observer.map.get(key);
+      const parsed = typeof value === 'string' ? /^(\d+)@(\d+(?:\.\d+)?)$/.exec(value) : null;
+      if (!parsed) {
+        countError('unexpected value', `${key}=${String(value)}`);
+        continue;
+      }
+      const sequence = Number(parsed[1]);
+      const last = observer.lastSeen[from.index] ?? -1;
+      if (sequence <= last) continue;
+      for (let s = last + 1; s <= sequence; s += 1) {
+        const edit = from.edits[s];
+        if (edit === undefined) continue;
+        edit.seenBy += 1;
+        if (edit.phase !== 'window') continue;
+        peerMs.push(now - edit.sentAt);
+        peerOrigin.push([docState.index, config.editorsPerDoc + observer.index]);
+        if (s !== sequence) mergedDeliveries += 1;
+        if (edit.seenBy === config.observersPerDoc) {
+          allPeersMs.push(now - edit.sentAt);
+          allOrigin.push([docState.index, from.index]);
+        }
+      }
+      observer.lastSeen[from.index] = sequence;
+    }
+  });
+}
+
+const setupStartedAt = performance.now();
+const docIndexes = Array.from({ length: config.docTo - config.docFrom }, (_, i) => config.docFrom + i);
+const docs: Doc[] = [];
+let next = 0;
+await Promise.all(
+  Array.from({ length: Math.min(config.setupConcurrency, docIndexes.length) }, async () => {
+    while (next < docIndexes.length) {
+      const index = docIndexes[next]!;
+      next += 1;
+      const editors = await Promise.all(Array.from({ length: config.editorsPerDoc }, (_, e) => connect(index, e)));
+      const observers = await Promise.all(Array.from({ length: config.observersPerDoc }, (_, o) => connect(index, o)));
+      const state: Doc = { index, editors, observers };
+      for (const observer of observers) observe(state, observer);
+      docs.push(state);
+    }
+  }),
+);
+docs.sort((a, b) => a.index - b.index);
+const editors = docs.flatMap((d) => d.editors);
+const observers = docs.flatMap((d) => d.observers);
+const setupMs = performance.now() - setupStartedAt;
+log(`${docs.length} documents, ${editors.length} editors and ${observers.length} observers connected and synced in ${(setupMs / 1000).toFixed(1)} s`);
+
+const docNames = docs.map((d) => `${config.docPrefix}-${d.index}`);
+const go = await readyThenWaitForGo<LiveEditsReady>({ sessions: docs.length, editors: editors.length, observers: observers.length, sessionIds: docNames, setupMs });
+const base = performance.now() + (go.startAtEpochMs - Date.now());
+windowStart = base + config.warmupMs;
+windowEnd = windowStart + config.durationMs;
+started = true;
+
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+let cpuAtStart: NodeJS.CpuUsage | undefined;
+let cpuSeconds = Number.NaN;
+setTimeout(() => {
+  cpuAtStart = process.cpuUsage();
+  loopDelay.enable();
+}, Math.max(0, windowStart - performance.now()));
+const windowClosed = new Promise<void>((resolve) =>
+  setTimeout(() => {
+    const used = process.cpuUsage(cpuAtStart);
+    cpuSeconds = (used.user + used.system) / 1e6;
+    loopDelay.disable();
+    resolve();
+  }, Math.max(0, windowEnd - performance.now())),
+);
+
+const sent: Record<Phase, number> = { setup: 0, warmup: 0, window: 0, after: 0 };
+const intervalMs = 1000 / config.editsPerSecond;
+function edit(editor: Client, scheduledAt: number): void {
+  const sentAt = performance.now();
+  const phase = phaseAt(sentAt);
+  if (phase === 'window') scheduleLag.push(sentAt - scheduledAt);
+  sent[phase] += 1;
+  const sequence = editor.edits.length;
+  editor.edits.push({ sentAt, phase, seenBy: 0 });
+  // The provider sends the resulting Yjs update at once.
+  editor.map.set(`e${editor.index}`, `${sequence}@${sentAt.toFixed(3)}`);
+}
+function schedule(editor: Client, n: number): void {
+  const at = base + editor.offsetMs + n * intervalMs;
+  if (at >= windowEnd) return;
+  setTimeout(() => {
+    edit(editor, at);
+    schedule(editor, n + 1);
+  }, Math.max(0, at - performance.now()));
+}
+for (const editor of editors) {
+  editor.offsetMs = Math.random() * intervalMs;
+  schedule(editor, 0);
+}
+
+await windowClosed;
+const windowEdits = () => editors.flatMap((e) => e.edits.filter((edit) => edit.phase === 'window'));
+const drainStartedAt = performance.now();
+while (!windowEdits().every((e) => e.seenBy >= config.observersPerDoc) && performance.now() - drainStartedAt < config.drainMs) await sleep(50);
+const drainMs = performance.now() - drainStartedAt;
+const measured = windowEdits();
+const drainTimedOut = !measured.every((e) => e.seenBy >= config.observersPerDoc);
+stopping = true;
+for (const client of [...editors, ...observers]) client.provider.destroy();
+
+const ms = (ns: number) => ns / 1e6;
+const lag = Float64Array.from(scheduleLag).sort();
+const origins = (list: [number, number][]) => ({ session: Uint32Array.from(list, (o) => o[0]), participant: Uint16Array.from(list, (o) => o[1]) });
+const empty = { session: new Uint32Array(0), participant: new Uint16Array(0) };
+const result: LiveEditsResult = {
+  processIndex: config.processIndex,
+  sessions: docs.length,
+  editors: editors.length,
+  observers: observers.length,
+  sessionIds: docNames,
+  setupMs,
+  windowSeconds: config.durationMs / 1000,
+  sent,
+  ackedInWindow: 0,
+  ackedFramesInWindow: 0,
+  windowEdits: {
+    sent: measured.length,
+    acked: 0,
+    saved: 0,
+    refused: 0,
+    // Neither peer acknowledges an edit: nothing is "unacknowledged" either.
+    unacked: 0,
+    deliveredToAll: measured.filter((e) => e.seenBy >= config.observersPerDoc).length,
+    missingDeliveries: measured.reduce((total, e) => total + Math.max(0, config.observersPerDoc - e.seenBy), 0),
+    mergedDeliveries,
+    queuedBehindUnacked: 0,
+  },
+  samples: { ackMs: new Float64Array(0), savedMs: new Float64Array(0), peerMs: Float64Array.from(peerMs), allPeersMs: Float64Array.from(allPeersMs) },
+  origins: { ackMs: empty, savedMs: empty, peerMs: origins(peerOrigin), allPeersMs: origins(allOrigin) },
+  errors,
+  errorSamples,
+  loadGenerator: {
+    cpuSeconds,
+    eventLoopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
+    scheduleLagMs: { p50: percentile(lag, 50), p99: percentile(lag, 99), max: lag.length > 0 ? lag[lag.length - 1]! : Number.NaN },
+  },
+  drainMs,
+  drainTimedOut,
+};
+log(
+  `window: ${measured.length} edits made, ${result.windowEdits.deliveredToAll} seen by every observer; ` +
+    `CPU ${((cpuSeconds / result.windowSeconds) * 100).toFixed(0)} % of a core, event-loop delay p99 ${result.loadGenerator.eventLoopDelayMs.p99.toFixed(1)} ms`,
+);
+await sendResult(result);
+// The clients' timers (awareness, reconnects) would keep the process alive.
+process.exit(0);

@@ -1,0 +1,319 @@
+// Scenario peers (issue 7, scenario 1): the same live-editing workload on one node against this
+// server (PostgreSQL and SQLite, driven by the client SDK) and against the peers, Hocuspocus 3 with
+// its SQLite extension and the reference @y/websocket-server, each driven by its own unmodified
+// client. Documents × editors (who only edit) × edits/s, plus read-only observers per document:
+// edit → observer latency, edits/s, errors, server CPU and RSS; medians of repeated runs and the
+// ratio of this server's p99 to each peer's. The peers are installed under bench/peers with their
+// own lockfile (bench/support/peer-install.ts).
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
+import { REPO_ROOT } from '../../test/support/server-process.ts';
+import { startBenchServer, startCoordinatedChild, type CoordinatedChild } from '../support/children.ts';
+import { BACKEND_NAMES, runDatabase, sqliteSettings, type Backend } from '../support/databases.ts';
+import { count, fixed, percent, withSpread } from '../support/format.ts';
+import { combineLoads, roundedSummary, summarizeRuns, type CombinedLoad, type RunsSummary } from '../support/live-edits-combine.ts';
+import { startLiveEditsLoad } from '../support/live-edits-load.ts';
+import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
+import { describeMachine, gitCommit } from '../support/machine.ts';
+import { databaseSettingsLine, table, upsertSection } from '../support/markdown.ts';
+import { ensurePeersInstalled, peerVersions } from '../support/peer-install.ts';
+import { startPeerServer, type PeerName } from '../support/peer-server.ts';
+import { writeRawResults } from '../support/raw-results.ts';
+import type { Scenario, ScenarioContext } from '../support/scenario.ts';
+import { latencyHistogram, median, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+import { measureWindow, type ServerUsage } from '../support/window-usage.ts';
+
+type Settings = {
+  docs: number;
+  editorsPerDoc: number;
+  observersPerDoc: number;
+  editsPerSecondPerEditor: number;
+  warmupMs: number;
+  durationMs: number;
+  drainMs: number;
+  runs: number;
+  setupConcurrency: number;
+  syncTimeoutMs: number;
+  socketUpdatesPerSecond: number;
+};
+const FULL: Settings = {
+  docs: 200,
+  editorsPerDoc: 5,
+  observersPerDoc: 3,
+  editsPerSecondPerEditor: 2,
+  warmupMs: 5_000,
+  durationMs: 60_000,
+  drainMs: 15_000,
+  runs: 3,
+  setupConcurrency: 10,
+  syncTimeoutMs: 30_000,
+  socketUpdatesPerSecond: 60,
+};
+const QUICK: Settings = { ...FULL, docs: 20, warmupMs: 2_000, durationMs: 20_000, drainMs: 10_000, runs: 1 };
+
+type Target = 'glavito-postgresql' | 'glavito-sqlite' | PeerName;
+const TARGETS: readonly Target[] = ['glavito-postgresql', 'glavito-sqlite', 'hocuspocus', 'y-websocket'];
+const TARGET_NAMES: Record<Target, string> = {
+  'glavito-postgresql': `this server, ${BACKEND_NAMES.postgresql}`,
+  'glavito-sqlite': `this server, ${BACKEND_NAMES.sqlite}`,
+  hocuspocus: 'Hocuspocus 3 + SQLite',
+  'y-websocket': '@y/websocket-server',
+};
+const ACKNOWLEDGES: Record<Target, string> = {
+  'glavito-postgresql': 'acknowledges an edit (and broadcasts it) only after the transaction appending it to the session log committed (fsync and synchronous commit on)',
+  'glavito-sqlite': 'acknowledges an edit (and broadcasts it) only after its commit to the embedded SQLite database (WAL)',
+  hocuspocus:
+    'no acknowledgement of an edit as stored: applies it in memory and broadcasts it at once; stores the whole document in SQLite after 2 s without edits, at least every 10 s (debounce / maxDebounce defaults) — a crash loses up to that much',
+  'y-websocket': 'no acknowledgement and no storage: applies in memory and broadcasts at once (persistence only with YPERSISTENCE, off here)',
+};
+
+type Metric = 'peer' | 'allPeers';
+const METRICS: readonly Metric[] = ['peer', 'allPeers'];
+
+type RunResult = {
+  target: Target;
+  run: number;
+  loadAverage1m: number;
+  latencyMs: Record<Metric, LatencySummary>;
+  histograms: Record<Metric, ReturnType<typeof latencyHistogram>>;
+  server: ServerUsage | null;
+  machineCpuBusyPercent: number | null;
+} & CombinedLoad;
+
+async function runOnce(context: ScenarioContext, settings: Settings, target: Target, run: number, secret: string, databases: Record<Backend, Record<string, string>>): Promise<RunResult> {
+  const log = (message: string) => console.error(`[peers] ${message}`);
+  const dataDir = await makeTempDir('bench-peers');
+  try {
+    const loadAverage1m = os.loadavg()[0] ?? Number.NaN;
+    log(`run ${run}/${settings.runs} ${TARGET_NAMES[target]}: starting the server`);
+    let pid: number;
+    let stop: () => Promise<void>;
+    let child: CoordinatedChild<LiveEditsReady, LiveEditsResult>;
+    if (target === 'glavito-postgresql' || target === 'glavito-sqlite') {
+      const backend: Backend = target === 'glavito-postgresql' ? 'postgresql' : 'sqlite';
+      const databaseUrl = await runDatabase(context.postgres.url, backend, `bench_peers_${context.quick ? 'quick' : 'full'}_${run}`, run, databases);
+      const server = await startBenchServer({
+        LOG_LEVEL: 'warn',
+        JWT_SECRET: secret,
+        DATA_DIR: dataDir,
+        SOCKET_UPDATES_PER_SECOND: String(settings.socketUpdatesPerSecond),
+        ...(databaseUrl !== undefined ? { DATABASE_URL: databaseUrl } : {}),
+      });
+      pid = server.pid;
+      stop = () => server.stop();
+      if (backend === 'sqlite' && run === 1) databases.sqlite = sqliteSettings(path.join(dataDir, 'onboarding.sqlite'));
+      // The live-edits load generator with one layout per session: editors only edit, observers only observe.
+      const layout = { editorUrls: Array<string>(settings.editorsPerDoc).fill(server.baseUrl), observerUrls: Array<string>(settings.observersPerDoc).fill(server.baseUrl) };
+      child = startLiveEditsLoad(
+        { ...settings, sessions: settings.docs, editorsPerSession: settings.editorsPerDoc },
+        { processIndex: 0, baseUrl: server.baseUrl, tenantPrefix: `bench-peers-${target}-${run}`, sessionFrom: 0, sessionTo: settings.docs, layouts: Array.from({ length: settings.docs }, () => layout) },
+        secret,
+      );
+    } else {
+      const server = await startPeerServer(target, path.join(dataDir, 'hocuspocus.sqlite'));
+      pid = server.pid;
+      stop = () => server.stop();
+      child = startCoordinatedChild<LiveEditsReady, LiveEditsResult>(
+        'bench/load/peer-edits.ts',
+        {
+          processIndex: 0,
+          target,
+          url: server.url,
+          docPrefix: `bench-${run}`,
+          docFrom: 0,
+          docTo: settings.docs,
+          editorsPerDoc: settings.editorsPerDoc,
+          observersPerDoc: settings.observersPerDoc,
+          editsPerSecond: settings.editsPerSecondPerEditor,
+          warmupMs: settings.warmupMs,
+          durationMs: settings.durationMs,
+          drainMs: settings.drainMs,
+          setupConcurrency: settings.setupConcurrency,
+          syncTimeoutMs: settings.syncTimeoutMs,
+        },
+        {},
+        settings.syncTimeoutMs * 4 + settings.warmupMs + settings.durationMs + settings.drainMs + 120_000,
+      );
+    }
+    try {
+      await child.ready;
+      const startAt = Date.now() + 1_000;
+      const usage = measureWindow([pid], startAt + settings.warmupMs - Date.now(), settings.durationMs, log);
+      child.go({ type: 'go', startAtEpochMs: startAt });
+      let result: LiveEditsResult;
+      try {
+        result = await child.result;
+      } finally {
+        usage.cancel();
+      }
+      const samples: Record<Metric, Float64Array> = { peer: result.samples.peerMs, allPeers: result.samples.allPeersMs };
+      const combined = combineLoads([result]);
+      const out: RunResult = {
+        target,
+        run,
+        loadAverage1m,
+        latencyMs: { peer: summarizeLatencies(samples.peer), allPeers: summarizeLatencies(samples.allPeers) },
+        histograms: { peer: latencyHistogram(samples.peer), allPeers: latencyHistogram(samples.allPeers) },
+        server: usage.servers()[0] ?? null,
+        machineCpuBusyPercent: usage.machineCpuBusyPercent(),
+        ...combined,
+      };
+      log(
+        `run ${run} ${TARGET_NAMES[target]}: ${count(out.madePerSecond)} edits/s made; edit→observer p50 ${fixed(out.latencyMs.peer.p50, 1)} ms, p99 ${fixed(out.latencyMs.peer.p99, 1)} ms; ` +
+          `errors ${out.errorsInWindow} / ${out.errorsTotal}; server CPU ${out.server ? `${fixed(out.server.cpuPercentOfOneCore, 0)} %, RSS ${fixed(out.server.peakRssMiB, 0)} MiB` : '?'}`,
+      );
+      if (out.errorSamples.length > 0) log(`first errors: ${out.errorSamples.slice(0, 3).join(' | ')}`);
+      return out;
+    } finally {
+      await stop();
+    }
+  } finally {
+    await removeTempDir(dataDir);
+  }
+}
+
+type Summary = { target: Target } & RunsSummary<Metric> & { serverCpuPercentOfOneCore: number | null; serverPeakRssMiB: number | null; machineCpuBusyPercent: number | null };
+
+function summarize(results: readonly RunResult[], target: Target): Summary | undefined {
+  const runs = results.filter((r) => r.target === target);
+  if (runs.length === 0) return undefined;
+  const servers = runs.flatMap((r) => (r.server ? [r.server] : []));
+  return {
+    target,
+    ...summarizeRuns(runs, METRICS),
+    serverCpuPercentOfOneCore: servers.length > 0 ? median(servers.map((s) => s.cpuPercentOfOneCore)) : null,
+    serverPeakRssMiB: servers.length > 0 ? Math.max(...servers.map((s) => s.peakRssMiB)) : null,
+    machineCpuBusyPercent: runs.some((r) => r.machineCpuBusyPercent !== null) ? median(runs.map((r) => r.machineCpuBusyPercent ?? Number.NaN)) : null,
+  };
+}
+
+function renderMarkdown(context: ScenarioContext, settings: Settings, summaries: readonly Summary[], results: readonly RunResult[], databases: Record<Backend, Record<string, string>>, jsonPath: string, versions: Record<string, string>): string {
+  const rel = path.relative(REPO_ROOT, jsonPath);
+  const latencyRows = summaries.map((s) => [
+    TARGET_NAMES[s.target],
+    String(s.runs),
+    count(s.latencyMs.peer.samples),
+    withSpread(s.latencyMs.peer.p50, 1, s.runs),
+    withSpread(s.latencyMs.peer.p95, 1, s.runs),
+    withSpread(s.latencyMs.peer.p99, 1, s.runs),
+    withSpread(s.latencyMs.allPeers.p99, 1, s.runs),
+    withSpread(s.madePerSecond, 0, s.runs),
+    `${count(s.windowEdits.deliveredToAll)} / ${count(s.windowEdits.sent)} (${percent(s.windowEdits.deliveredToAll, s.windowEdits.sent)})`,
+    `${s.errorsInWindow} / ${s.errorsTotal}`,
+    s.serverCpuPercentOfOneCore === null ? '—' : `${fixed(s.serverCpuPercentOfOneCore, 0)} %`,
+    s.serverPeakRssMiB === null ? '—' : fixed(s.serverPeakRssMiB, 0),
+    s.machineCpuBusyPercent === null ? '—' : `${fixed(s.machineCpuBusyPercent, 0)} %`,
+  ]);
+  const ours = summaries.filter((s) => s.target.startsWith('glavito'));
+  const peers = summaries.filter((s) => !s.target.startsWith('glavito'));
+  const ratioRows = ours.map((o) => [
+    TARGET_NAMES[o.target],
+    ...peers.map((p) => `${fixed(o.latencyMs.peer.p99.median / p.latencyMs.peer.p99.median, 2)} × (p50 ${fixed(o.latencyMs.peer.p50.median / p.latencyMs.peer.p50.median, 2)} ×)`),
+  ]);
+  const errorKinds = summaries.flatMap((s) => Object.entries(s.errorsByKind).map(([kind, n]) => `${TARGET_NAMES[s.target]}: ${n} × \`${kind}\``));
+  const loads = results.map((r) => r.loadAverage1m).filter((v) => Number.isFinite(v));
+  const perRun = table(
+    ['run', 'target', 'edits made/s', 'p50 ms', 'p99 ms', 'errors (window / all)', 'server CPU', 'server peak RSS MiB', 'load process CPU, event-loop p99 ms', 'load average before'],
+    results.map((r) => [
+      String(r.run),
+      TARGET_NAMES[r.target],
+      count(r.madePerSecond),
+      fixed(r.latencyMs.peer.p50, 1),
+      fixed(r.latencyMs.peer.p99, 1),
+      `${r.errorsInWindow} / ${r.errorsTotal}${r.drainTimedOut ? ' (drain timed out)' : ''}`,
+      r.server ? `${fixed(r.server.cpuPercentOfOneCore, 0)} %` : '—',
+      r.server ? fixed(r.server.peakRssMiB, 0) : '—',
+      r.loadProcesses.map((p) => `${fixed(p.cpuPercentOfOneCore, 0)} %, ${fixed(p.loadGenerator.eventLoopDelayMs.p99, 1)}`).join('; '),
+      fixed(r.loadAverage1m, 2),
+    ]),
+  );
+  const commitAtEnd = gitCommit();
+  return `
+## peers: this server next to Hocuspocus and @y/websocket-server, ${settings.docs} documents × ${settings.editorsPerDoc} editors + ${settings.observersPerDoc} observers on one node${context.quick ? ' (quick smoke run, not for quoting)' : ''}
+
+- **Command:** \`${context.command}\`
+- **Date:** ${context.startedAt}
+- **Commit:** \`${context.commit}\`${commitAtEnd !== context.commit ? ` (\`${commitAtEnd}\` at the end: the checkout is shared)` : ''}
+- **Machine:** ${describeMachine(context.machine)}
+- **Raw results:** [${rel}](${rel})
+- **Peers** (bench/peers/package-lock.json): ${Object.entries(versions).map(([name, version]) => `\`${name}@${version}\``).join(', ')}
+
+**Workload** (issue 7, scenario 1). One server process per run, fresh storage each time. ${settings.docs} documents
+(this server: onboarding sessions, one tenant each), each with ${settings.editorsPerDoc} editors that only edit and ${settings.observersPerDoc} read-only
+observers that only observe, each its own connection and \`Y.Doc\`: ${settings.docs * (settings.editorsPerDoc + settings.observersPerDoc)} clients. Every editor makes
+${settings.editsPerSecondPerEditor} edits a second, open loop with a random phase (${count(settings.docs * settings.editorsPerDoc * settings.editsPerSecondPerEditor)} edits/s offered): it sets its own key of a
+shared \`Y.Map\` to a unique \`<sequence>@<send time>\` token. ${settings.warmupMs / 1000} s warm-up, ${settings.durationMs / 1000} s measured, then up to
+${settings.drainMs / 1000} s for the window's edits to reach every observer. ${settings.runs} run${settings.runs > 1 ? 's' : ''} per target, the targets in turn.
+- *This server*: the client SDK's \`SessionProvider\` (Socket.IO), the live-edits load generator
+  (\`bench/load/live-edits.ts\`) with per-session layouts; the map is \`data_import.fieldMapping\` of the
+  session document. Admin tokens signed with the server's \`JWT_SECRET\`; default configuration, \`LOG_LEVEL=warn\`.
+- *Hocuspocus*: \`bench/peers/hocuspocus.ts\` (\`new Server({ debounce: 2000, maxDebounce: 10000, extensions: [new SQLite({ database })] })\`),
+  clients \`HocuspocusProvider\` (one WebSocket each, \`ws\` as the WebSocket).
+- *y-websocket*: \`bench/peers/y-websocket.ts\` (\`setupWSConnection\` of \`@y/websocket-server/utils\`, as its own
+  \`bin/server.js\`), clients y-websocket's \`WebsocketProvider\` (\`ws\`, BroadcastChannel off).
+- Peers' clients: \`bench/load/peer-edits.ts\`. A Y.Map key per editor rather than Y.Text inserts, so
+  that all targets make the same Yjs operation: this server's session documents hold collaborative
+  text only in schema fields with a length limit (10,000 characters at most) that a minute of typing
+  by 5 editors would exceed.
+
+**Latency**: edit (the local \`Y.Map.set\`) → an observer's \`Y.Doc\` observes the value, on the load
+process's clock (editors and observers of a document are in one process): one sample per edit and
+observer; *all observers*: until the last of the ${settings.observersPerDoc}. Median over runs of each run's percentile, lowest and
+highest run in brackets. Server CPU: user + system of the server process over the window
+(/proc, 100 % = one core); RSS: peak (VmHWM). Machine CPU busy: all cores, load generator and
+database included.
+
+**What each acknowledges** (not the same guarantee: the latencies of this server include a durable commit, the peers' do not):
+${summaries.map((s) => `- ${TARGET_NAMES[s.target]}: ${ACKNOWLEDGES[s.target]}.`).join('\n')}
+
+${table(['target', 'runs', 'samples', 'p50 ms', 'p95 ms', 'p99 ms', 'all observers p99 ms', 'edits made/s', 'seen by every observer', 'errors (window / all)', 'server CPU', 'server peak RSS MiB', 'machine CPU busy'], latencyRows)}
+
+Ratio of this server's edit → observer p99 (median over runs) to each peer's (below 1: faster than the peer):
+
+${table(['', ...peers.map((p) => TARGET_NAMES[p.target])], ratioRows)}
+
+${errorKinds.length > 0 ? `Errors by kind: ${errorKinds.join('; ')}.` : 'No error or disconnection in any run.'}
+
+**Noise.** A shared VM with ${context.machine.cores} cores for the server, the load generator and the database; 1-minute load
+average before the runs ${fixed(Math.min(...loads), 1)}–${fixed(Math.max(...loads), 1)}. ${settings.runs > 1 ? 'Read the brackets (lowest and highest run) before comparing.' : 'One run per target: no spread to read; quote only the full run.'}
+
+<details><summary>Every run</summary>
+
+${perRun}
+
+${databaseSettingsLine(databases.postgresql, databases.sqlite)}
+
+</details>
+`;
+}
+
+async function runPeers(context: ScenarioContext): Promise<void> {
+  const settings = context.quick ? QUICK : FULL;
+  const log = (message: string) => console.error(`[peers] ${message}`);
+  ensurePeersInstalled(log);
+  const versions = peerVersions();
+  const secret = randomBytes(32).toString('base64url');
+  const databases: Record<Backend, Record<string, string>> = { postgresql: {}, sqlite: {} };
+  const results: RunResult[] = [];
+  for (let run = 1; run <= settings.runs; run += 1) {
+    for (const target of TARGETS) results.push(await runOnce(context, settings, target, run, secret, databases));
+  }
+  const sorted = [...results].sort((a, b) => TARGETS.indexOf(a.target) - TARGETS.indexOf(b.target) || a.run - b.run);
+  const summaries = TARGETS.flatMap((target) => {
+    const summary = summarize(results, target);
+    return summary ? [summary] : [];
+  });
+  const sectionName = `peers${context.quick ? '-quick' : ''}`;
+  const jsonPath = path.join(REPO_ROOT, 'docs/bench', `peers${context.quick ? '.quick' : ''}.json`);
+  writeRawResults(jsonPath, context, 'peers', { settings, versions, acknowledges: ACKNOWLEDGES, databases, postgresReused: context.postgres.reused, summaries: summaries.map((s) => roundedSummary(s, METRICS)), runs: sorted });
+  upsertSection(path.join(REPO_ROOT, 'BENCHMARKS.md'), sectionName, renderMarkdown(context, settings, summaries, sorted, databases, jsonPath, versions), sectionName === 'peers' ? { before: 'peers-quick' } : {});
+  console.error(`[peers] wrote ${path.relative(REPO_ROOT, jsonPath)} and BENCHMARKS.md`);
+}
+
+export const peers: Scenario = {
+  name: 'peers',
+  summary: 'this server next to Hocuspocus 3 (+SQLite) and @y/websocket-server: edit-to-peer latency, one node',
+  run: runPeers,
+};
