@@ -20,6 +20,7 @@ import { describeMachine, gitCommit } from '../support/machine.ts';
 import { databaseSettingsLine, table, upsertSection } from '../support/markdown.ts';
 import { ensurePeersInstalled, peerVersions } from '../support/peer-install.ts';
 import { startPeerServer, type PeerName } from '../support/peer-server.ts';
+import { chartImage, writeCharts } from '../support/charts.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, median, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
@@ -279,6 +280,8 @@ ${errorKinds.length > 0 ? `Errors by kind: ${errorKinds.join('; ')}.` : 'No erro
 **Noise.** A shared VM with ${context.machine.cores} cores for the server, the load generator and the database; 1-minute load
 average before the runs ${fixed(Math.min(...loads), 1)}–${fixed(Math.max(...loads), 1)}. ${settings.runs > 1 ? 'Read the brackets (lowest and highest run) before comparing.' : 'One run per target: no spread to read; quote only the full run.'}
 
+${chartImage(jsonPath, 'latency')}
+
 <details><summary>Every run</summary>
 
 ${perRun}
@@ -308,6 +311,7 @@ async function runPeers(context: ScenarioContext): Promise<void> {
   const sectionName = `peers${context.quick ? '-quick' : ''}`;
   const jsonPath = path.join(REPO_ROOT, 'docs/bench', `peers${context.quick ? '.quick' : ''}.json`);
   writeRawResults(jsonPath, context, 'peers', { settings, versions, acknowledges: ACKNOWLEDGES, databases, postgresReused: context.postgres.reused, summaries: summaries.map((s) => roundedSummary(s, METRICS)), runs: sorted });
+  writeCharts(jsonPath);
   upsertSection(path.join(REPO_ROOT, 'BENCHMARKS.md'), sectionName, renderMarkdown(context, settings, summaries, sorted, databases, jsonPath, versions), sectionName === 'peers' ? { before: 'peers-quick' } : {});
   console.error(`[peers] wrote ${path.relative(REPO_ROOT, jsonPath)} and BENCHMARKS.md`);
 }

@@ -282,6 +282,7 @@ type ClusterRaw = Raw & {
   latency?: { runs?: { histograms?: Partial<Record<string, Bucket[]>> }[] };
   failover?: { kills?: { kill: number; failoverMs: number | null; editors?: { ms: number | null }[] }[]; failoverMs?: { p50?: number } };
 };
+type PeersRaw = Raw & { runs?: { target: string; run: number; histograms?: Partial<Record<string, Bucket[]>> }[] };
 type IntegrationsRaw = Raw & { settings?: { integrations?: number }; runs?: { ops?: { histogram?: Bucket[] }; admin?: { histogram?: Bucket[] } }[] };
 
 const BACKENDS: Record<string, { name: string; color: string }> = {
@@ -413,6 +414,31 @@ function integrationsCharts(raw: IntegrationsRaw): Record<string, Chart | undefi
   };
 }
 
+const PEER_TARGETS: Record<string, string> = {
+  'glavito-postgresql': 'this server, PostgreSQL (ack after commit)',
+  'glavito-sqlite': 'this server, SQLite (ack after commit)',
+  hocuspocus: 'Hocuspocus 3 + SQLite (from memory, stored after a debounce)',
+  'y-websocket': '@y/websocket-server (memory only)',
+};
+
+function peersCharts(raw: PeersRaw): Record<string, Chart | undefined> {
+  const runs = raw.runs ?? [];
+  const targets = unique(runs.map((r) => r.target));
+  const perTarget = Math.max(0, ...targets.map((target) => runs.filter((r) => r.target === target).length));
+  return {
+    latency: distributionChart(
+      'peers: edit → observer latency, this server and the peer servers on the same workload',
+      [provenance(raw), `From 10-per-decade histograms, ${runsNote(perTarget)}; y in nines (90 %, 99 %, 99.9 %), the top of each line is its maximum.`],
+      targets.map((target, i) => ({
+        label: PEER_TARGETS[target] ?? target,
+        histogram: mergeHistograms(runs.filter((r) => r.target === target).map((r) => r.histograms?.['peer'] ?? [])),
+        color: PALETTE[i % PALETTE.length] as string,
+        dash: target.startsWith('glavito') ? undefined : '6 4',
+      })),
+    ),
+  };
+}
+
 /** docs/bench/cluster.quick.json + failover → docs/bench/cluster-failover.quick.svg */
 export function chartPath(jsonPath: string, chart: string): string {
   const base = path.basename(jsonPath, '.json');
@@ -443,7 +469,9 @@ export function writeCharts(jsonPath: string): string[] {
           ? clusterCharts(raw)
           : raw.scenario === 'integrations'
             ? integrationsCharts(raw)
-            : {};
+            : raw.scenario === 'peers'
+              ? peersCharts(raw)
+              : {};
   const written: string[] = [];
   for (const [name, chart] of Object.entries(charts).sort(([a], [b]) => a.localeCompare(b))) {
     if (chart === undefined) continue;
