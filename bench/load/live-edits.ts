@@ -10,7 +10,6 @@
 // edit-to-peer latency. The acknowledgement of the update frame that carried an edit gives its ack
 // latency; the sender's `saved` (every local edit committed) is timed too. Sends one
 // LiveEditsResult to the harness over IPC; progress goes to stderr.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as Y from 'yjs';
 import { z } from 'zod';
@@ -20,6 +19,7 @@ import { readyThenWaitForGo, sendResult } from '../support/ipc.ts';
 import { PHASES, type LiveEditsReady, type LiveEditsResult, type Phase } from '../support/live-edits-result.ts';
 import { readConfig } from '../support/load-report.ts';
 import { percentile } from '../support/stats.ts';
+import { measureOwnWindow } from '../support/own-usage.ts';
 
 const configSchema = z
   .strictObject({
@@ -349,22 +349,8 @@ windowStart = base + config.warmupMs;
 windowEnd = windowStart + config.durationMs;
 started = true;
 
-// Whether this process keeps up: CPU and event-loop delay over the window.
-const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-let cpuAtStart: NodeJS.CpuUsage | undefined;
-let cpuSeconds = Number.NaN;
-setTimeout(() => {
-  cpuAtStart = process.cpuUsage();
-  loopDelay.enable();
-}, Math.max(0, windowStart - performance.now()));
-const windowClosed = new Promise<void>((resolve) =>
-  setTimeout(() => {
-    const used = process.cpuUsage(cpuAtStart);
-    cpuSeconds = (used.user + used.system) / 1e6;
-    loopDelay.disable();
-    resolve();
-  }, Math.max(0, windowEnd - performance.now())),
-);
+// Whether this process keeps up: its CPU and event-loop delay over the window.
+const ownUsage = measureOwnWindow(windowStart, windowEnd);
 
 const sent: Record<Phase, number> = { setup: 0, warmup: 0, window: 0, after: 0 };
 const intervalMs = 1000 / config.editsPerSecond;
@@ -406,7 +392,7 @@ for (const editor of editors) {
   schedule(editor, 0);
 }
 
-await windowClosed;
+const own = await ownUsage;
 const windowEdits = () => editors.flatMap((editor) => editor.edits.filter((e) => e.phase === 'window'));
 const settled = () => windowEdits().every((e) => ((Number.isFinite(e.ackAt) && Number.isFinite(e.savedAt)) || e.refused) && e.seenBy >= e.peers);
 const drainStartedAt = performance.now();
@@ -420,7 +406,6 @@ stopping = true;
 for (const editor of participants) editor.provider.destroy();
 
 const measured = windowEdits();
-const ms = (ns: number) => ns / 1e6;
 const lag = scheduleLag.values().sort();
 const result: LiveEditsResult = {
   processIndex: config.processIndex,
@@ -449,8 +434,8 @@ const result: LiveEditsResult = {
   errors,
   errorSamples,
   loadGenerator: {
-    cpuSeconds,
-    eventLoopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
+    cpuSeconds: own.cpuSeconds,
+    eventLoopDelayMs: own.eventLoopDelayMs,
     scheduleLagMs: { p50: percentile(lag, 50), p99: percentile(lag, 99), max: lag.length > 0 ? lag[lag.length - 1]! : Number.NaN },
   },
   drainMs,
@@ -458,6 +443,6 @@ const result: LiveEditsResult = {
 };
 log(
   `window: ${measured.length} edits made, ${result.windowEdits.acked} acked, ${result.windowEdits.deliveredToAll} seen by every peer; ` +
-    `CPU ${((cpuSeconds / result.windowSeconds) * 100).toFixed(0)} % of a core, event-loop delay p99 ${result.loadGenerator.eventLoopDelayMs.p99.toFixed(1)} ms`,
+    `CPU ${((own.cpuSeconds / result.windowSeconds) * 100).toFixed(0)} % of a core, event-loop delay p99 ${result.loadGenerator.eventLoopDelayMs.p99.toFixed(1)} ms`,
 );
 await sendResult(result);

@@ -11,7 +11,6 @@
 // The clients are loaded at run time from bench/peers/clients.ts, which resolves them (and its one
 // copy of Yjs) from bench/peers/node_modules: they are not dependencies of the server, and the
 // root type-check sees only the minimal interfaces below.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type * as YTypes from 'yjs';
 import { z } from 'zod';
@@ -19,6 +18,7 @@ import { readyThenWaitForGo, sendResult } from '../support/ipc.ts';
 import { PHASES, type LiveEditsReady, type LiveEditsResult, type Phase } from '../support/live-edits-result.ts';
 import { readConfig } from '../support/load-report.ts';
 import { percentile } from '../support/stats.ts';
+import { measureOwnWindow } from '../support/own-usage.ts';
 
 const configSchema = z.strictObject({
   processIndex: z.int().nonnegative(),
@@ -177,21 +177,8 @@ windowStart = base + config.warmupMs;
 windowEnd = windowStart + config.durationMs;
 started = true;
 
-const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-let cpuAtStart: NodeJS.CpuUsage | undefined;
-let cpuSeconds = Number.NaN;
-setTimeout(() => {
-  cpuAtStart = process.cpuUsage();
-  loopDelay.enable();
-}, Math.max(0, windowStart - performance.now()));
-const windowClosed = new Promise<void>((resolve) =>
-  setTimeout(() => {
-    const used = process.cpuUsage(cpuAtStart);
-    cpuSeconds = (used.user + used.system) / 1e6;
-    loopDelay.disable();
-    resolve();
-  }, Math.max(0, windowEnd - performance.now())),
-);
+// Whether this process keeps up: its CPU and event-loop delay over the window.
+const ownUsage = measureOwnWindow(windowStart, windowEnd);
 
 const sent: Record<Phase, number> = { setup: 0, warmup: 0, window: 0, after: 0 };
 const intervalMs = 1000 / config.editsPerSecond;
@@ -218,7 +205,7 @@ for (const editor of editors) {
   schedule(editor, 0);
 }
 
-await windowClosed;
+const own = await ownUsage;
 const windowEdits = () => editors.flatMap((e) => e.edits.filter((edit) => edit.phase === 'window'));
 const drainStartedAt = performance.now();
 while (!windowEdits().every((e) => e.seenBy >= config.observersPerDoc) && performance.now() - drainStartedAt < config.drainMs) await sleep(50);
@@ -228,7 +215,6 @@ const drainTimedOut = !measured.every((e) => e.seenBy >= config.observersPerDoc)
 stopping = true;
 for (const client of [...editors, ...observers]) client.provider.destroy();
 
-const ms = (ns: number) => ns / 1e6;
 const lag = Float64Array.from(scheduleLag).sort();
 const origins = (list: [number, number][]) => ({ session: Uint32Array.from(list, (o) => o[0]), participant: Uint16Array.from(list, (o) => o[1]) });
 const empty = { session: new Uint32Array(0), participant: new Uint16Array(0) };
@@ -260,8 +246,8 @@ const result: LiveEditsResult = {
   errors,
   errorSamples,
   loadGenerator: {
-    cpuSeconds,
-    eventLoopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
+    cpuSeconds: own.cpuSeconds,
+    eventLoopDelayMs: own.eventLoopDelayMs,
     scheduleLagMs: { p50: percentile(lag, 50), p99: percentile(lag, 99), max: lag.length > 0 ? lag[lag.length - 1]! : Number.NaN },
   },
   drainMs,
@@ -269,7 +255,7 @@ const result: LiveEditsResult = {
 };
 log(
   `window: ${measured.length} edits made, ${result.windowEdits.deliveredToAll} seen by every observer; ` +
-    `CPU ${((cpuSeconds / result.windowSeconds) * 100).toFixed(0)} % of a core, event-loop delay p99 ${result.loadGenerator.eventLoopDelayMs.p99.toFixed(1)} ms`,
+    `CPU ${((own.cpuSeconds / result.windowSeconds) * 100).toFixed(0)} % of a core, event-loop delay p99 ${result.loadGenerator.eventLoopDelayMs.p99.toFixed(1)} ms`,
 );
 await sendResult(result);
 // The clients' timers (awareness, reconnects) would keep the process alive.
