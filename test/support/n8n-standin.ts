@@ -55,15 +55,7 @@ export async function startN8nStandIn(options: { apiKey?: string; excludedNodeTy
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const answer = (status: number, body: unknown) => {
-        const send = () => {
-          if (res.destroyed) return;
-          res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
-          res.end(JSON.stringify(body));
-        };
-        if (faults.delayMs) listening.later(send, faults.delayMs);
-        else send();
-      };
+      const answer = (status: number, body: unknown) => listening.json(res, status, body, faults.delayMs);
       if (faults.status) return answer(faults.status, { message: 'Internal Server Error' });
       const url = new URL(req.url ?? '/', 'http://standin');
       const key = req.headers['x-n8n-api-key'];

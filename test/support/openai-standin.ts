@@ -58,15 +58,7 @@ export async function startOpenAiStandIn(options: { apiKey?: string; models?: st
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const answer = (status: number, body: unknown) => {
-        const send = () => {
-          if (res.destroyed) return;
-          res.writeHead(status, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(body));
-        };
-        if (standIn.faults.delayMs) listening.later(send, standIn.faults.delayMs);
-        else send();
-      };
+      const answer = (status: number, body: unknown) => listening.json(res, status, body, standIn.faults.delayMs, 'application/json');
       if (standIn.faults.status) return answer(standIn.faults.status, error('The server had an error while processing your request. Sorry about that!', 'server_error', null));
       const authorization = req.headers.authorization;
       if (authorization === undefined || !authorization.startsWith('Bearer ')) {
