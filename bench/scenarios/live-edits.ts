@@ -11,7 +11,7 @@ import { REPO_ROOT } from '../../test/support/server-process.ts';
 import { startBenchServer } from '../support/children.ts';
 import { BACKEND_NAMES, BACKENDS, type Backend, runDatabase, sqliteSettings } from '../support/databases.ts';
 import { count, fixed, percent, withSpread } from '../support/format.ts';
-import { combineLoads, concat, roundedSummary, summarizeRuns, type CombinedLoad, type RunsSummary } from '../support/live-edits-combine.ts';
+import { combineLoads, concat, roundedSummary, summarizeRuns, summarizeServer, type CombinedLoad, type RunsSummary, type ServerOverRuns } from '../support/live-edits-combine.ts';
 import { startLiveEditsLoad, type LiveLoadSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsResult } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit, sourceFingerprint } from '../support/machine.ts';
@@ -19,7 +19,7 @@ import { chartImage, writeCharts } from '../support/charts.ts';
 import { table, upsertSection, databaseSettingsLine } from '../support/markdown.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
-import { latencyHistogram, median, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
 import { measureWindow, type ServerUsage } from '../support/window-usage.ts';
 
 type Settings = LiveLoadSettings & {
@@ -113,25 +113,12 @@ function combine(
   };
 }
 
-type Summary = { backend: Backend } & RunsSummary<Metric> & {
-  serverCpuPercentOfOneCore: number | null;
-  serverMainThreadCpuPercent: number | null;
-  serverPeakRssMiB: number | null;
-  machineCpuBusyPercent: number | null;
-};
+type Summary = { backend: Backend } & RunsSummary<Metric> & ServerOverRuns;
 
 function summarize(results: readonly RunResult[], backend: Backend): Summary | undefined {
   const runs = results.filter((r) => r.backend === backend);
   if (runs.length === 0) return undefined;
-  const servers = runs.flatMap((r) => (r.server ? [r.server] : []));
-  return {
-    backend,
-    ...summarizeRuns(runs, METRICS),
-    serverCpuPercentOfOneCore: servers.length > 0 ? median(servers.map((s) => s.cpuPercentOfOneCore)) : null,
-    serverMainThreadCpuPercent: servers.length > 0 ? median(servers.map((s) => s.mainThreadCpuPercent)) : null,
-    serverPeakRssMiB: servers.length > 0 ? Math.max(...servers.map((s) => s.peakRssMiB)) : null,
-    machineCpuBusyPercent: runs.some((r) => r.machineCpuBusyPercent !== null) ? median(runs.map((r) => r.machineCpuBusyPercent ?? Number.NaN)) : null,
-  };
+  return { backend, ...summarizeRuns(runs, METRICS), ...summarizeServer(runs) };
 }
 
 function renderMarkdown(

@@ -13,7 +13,7 @@ import { REPO_ROOT } from '../../test/support/server-process.ts';
 import { startBenchServer, startCoordinatedChild, type CoordinatedChild } from '../support/children.ts';
 import { BACKEND_NAMES, runDatabase, sqliteSettings, type Backend } from '../support/databases.ts';
 import { count, fixed, percent, withSpread } from '../support/format.ts';
-import { combineLoads, roundedSummary, summarizeRuns, type CombinedLoad, type RunsSummary } from '../support/live-edits-combine.ts';
+import { combineLoads, roundedSummary, summarizeRuns, summarizeServer, type CombinedLoad, type RunsSummary, type ServerOverRuns } from '../support/live-edits-combine.ts';
 import { startLiveEditsLoad } from '../support/live-edits-load.ts';
 import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit } from '../support/machine.ts';
@@ -23,7 +23,7 @@ import { startPeerServer, type PeerName } from '../support/peer-server.ts';
 import { chartImage, writeCharts } from '../support/charts.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
-import { latencyHistogram, median, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
 import { measureWindow, type ServerUsage } from '../support/window-usage.ts';
 
 type Settings = {
@@ -175,19 +175,12 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
   }
 }
 
-type Summary = { target: Target } & RunsSummary<Metric> & { serverCpuPercentOfOneCore: number | null; serverPeakRssMiB: number | null; machineCpuBusyPercent: number | null };
+type Summary = { target: Target } & RunsSummary<Metric> & ServerOverRuns;
 
 function summarize(results: readonly RunResult[], target: Target): Summary | undefined {
   const runs = results.filter((r) => r.target === target);
   if (runs.length === 0) return undefined;
-  const servers = runs.flatMap((r) => (r.server ? [r.server] : []));
-  return {
-    target,
-    ...summarizeRuns(runs, METRICS),
-    serverCpuPercentOfOneCore: servers.length > 0 ? median(servers.map((s) => s.cpuPercentOfOneCore)) : null,
-    serverPeakRssMiB: servers.length > 0 ? Math.max(...servers.map((s) => s.peakRssMiB)) : null,
-    machineCpuBusyPercent: runs.some((r) => r.machineCpuBusyPercent !== null) ? median(runs.map((r) => r.machineCpuBusyPercent ?? Number.NaN)) : null,
-  };
+  return { target, ...summarizeRuns(runs, METRICS), ...summarizeServer(runs) };
 }
 
 function renderMarkdown(context: ScenarioContext, settings: Settings, summaries: readonly Summary[], results: readonly RunResult[], databases: Record<Backend, Record<string, string>>, jsonPath: string, versions: Record<string, string>): string {

@@ -2,7 +2,8 @@
 // of a scenario that drives them: the live-edits and cluster scenarios share it.
 import { roundSpread, spreadOf, type Spread } from './format.ts';
 import { PHASES, type LiveEditsResult, type Phase } from './live-edits-result.ts';
-import type { LatencySummary } from './stats.ts';
+import { median, type LatencySummary } from './stats.ts';
+import type { ServerUsage } from './window-usage.ts';
 
 export type WindowEdits = LiveEditsResult['windowEdits'];
 export type PhaseErrors = Record<Phase, Record<string, number>>;
@@ -161,5 +162,23 @@ export function roundedSummary<Metric extends string, S extends RunsSummary<Metr
         return [metric, { samples: m.samples, p50: roundSpread(m.p50, 3), p95: roundSpread(m.p95, 3), p99: roundSpread(m.p99, 3), max: roundSpread(m.max, 3) }];
       }),
     ),
+  };
+}
+
+/** What the server process and the machine used, over runs: median CPU, highest peak RSS, median machine busy. */
+export type ServerOverRuns = {
+  serverCpuPercentOfOneCore: number | null;
+  serverMainThreadCpuPercent: number | null;
+  serverPeakRssMiB: number | null;
+  machineCpuBusyPercent: number | null;
+};
+
+export function summarizeServer(runs: readonly { server: ServerUsage | null; machineCpuBusyPercent: number | null }[]): ServerOverRuns {
+  const servers = runs.flatMap((r) => (r.server ? [r.server] : []));
+  return {
+    serverCpuPercentOfOneCore: servers.length > 0 ? median(servers.map((s) => s.cpuPercentOfOneCore)) : null,
+    serverMainThreadCpuPercent: servers.length > 0 ? median(servers.map((s) => s.mainThreadCpuPercent)) : null,
+    serverPeakRssMiB: servers.length > 0 ? Math.max(...servers.map((s) => s.peakRssMiB)) : null,
+    machineCpuBusyPercent: runs.some((r) => r.machineCpuBusyPercent !== null) ? median(runs.map((r) => r.machineCpuBusyPercent ?? Number.NaN)) : null,
   };
 }
