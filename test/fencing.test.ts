@@ -85,6 +85,42 @@ describe.each(['postgresql', 'sqlite'] as const)('fencing epochs on %s', (dialec
     });
   });
 
+  it('batches the appends of many sessions into one transaction, failing only the stale ones', async () => {
+    const sessions = await Promise.all(Array.from({ length: 12 }, (_, i) => newSession(`node-batch-${i}`)));
+    await Promise.all(sessions.map((session) => store.claim(session.id, 3)));
+    const stale = sessions.filter((_, i) => i % 4 === 0);
+    await Promise.all(stale.map((session) => store.claim(session.id, 4))); // a newer owner took these
+    const events = (i: number) => ({ events: [{ topic: 't', type: 'x', payload: { i } }], audits: [{ actorId: 'u', actorRole: 'admin', action: 'a', target: `s${i}` }] });
+    // Appended in one turn: one batch for all twelve.
+    const outcomes = await Promise.allSettled(
+      sessions.map((session, i) => store.appendUpdates(session, 3, [Uint8Array.of(i, 1), Uint8Array.of(i, 2)], events(i))),
+    );
+    const allIds: number[] = [];
+    for (const [i, outcome] of outcomes.entries()) {
+      const session = sessions[i]!;
+      if (stale.includes(session)) {
+        expect(outcome.status === 'rejected' && outcome.reason instanceof StaleEpochError).toBe(true);
+        expect(await logRows(session.id)).toBe(0);
+        continue;
+      }
+      if (outcome.status !== 'fulfilled') throw new Error(`session ${i} was refused: ${String(outcome.reason)}`);
+      const { updates } = await store.claim(session.id, 3);
+      expect(updates.map((u) => [u.id, [...u.update]])).toEqual([
+        [outcome.value.ids[0], [i, 1]],
+        [outcome.value.ids[1], [i, 2]],
+      ]);
+      allIds.push(...outcome.value.ids);
+    }
+    expect(new Set(allIds).size).toBe(allIds.length);
+    const tenantsWithEvents = await db
+      .em()
+      .getConnection()
+      .execute<{ tenant_id: string }[]>("select tenant_id from outbox_event where tenant_id like 'node-batch-%' and type = 'x' order by tenant_id");
+    expect(tenantsWithEvents.map((row) => row.tenant_id).sort()).toEqual(
+      sessions.filter((session) => !stale.includes(session)).map((session) => session.tenantId).sort(),
+    );
+  });
+
   it('scopes writes to the tenant: a write naming another tenant touches nothing', async () => {
     const session = await newSession('owner-tenant');
     await store.claim(session.id, 1);

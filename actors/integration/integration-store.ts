@@ -114,7 +114,7 @@ export class IntegrationStore {
           if (current) throw new StaleEpochError(key, epoch, current.ownerEpoch);
           await em.insert(Integration, { id, tenantId, kind, createdAt, ...change, ownerEpoch: epoch });
         }
-        await writeEffects(em, this.#db.dialect, tenantId, effects);
+        await writeEffects(em, this.#db.dialect, [{ tenantId, effects }]);
       });
     } catch (error) {
       // Another owner inserted the row first: this activation is stale.
@@ -133,7 +133,7 @@ export class IntegrationStore {
         if (current) throw new StaleEpochError(integrationKey(tenantId, kind), epoch, current.ownerEpoch);
         return;
       }
-      await writeEffects(em, this.#db.dialect, tenantId, effects);
+      await writeEffects(em, this.#db.dialect, [{ tenantId, effects }]);
     });
   }
 }

@@ -40,4 +40,21 @@ describe('group commit', () => {
     await expect(committer.sync()).rejects.toThrow('stale epoch');
     expect(committer.failure).toBeInstanceOf(Error);
   });
+
+  it('can fail only the failed batch, and take at most maxBatch items per commit', async () => {
+    const batches: number[][] = [];
+    const committer = new GroupCommitter<number, number>(
+      async (items) => {
+        batches.push(items);
+        if (items.includes(2)) throw new Error('the database went away');
+        return items;
+      },
+      { stopAfterFailure: false, maxBatch: 2 },
+    );
+    const results = await Promise.allSettled([1, 2, 3, 4, 5].map((n) => committer.append(n)));
+    expect(batches).toEqual([[1, 2], [3, 4], [5]]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(committer.failure).toBeUndefined();
+    expect(await committer.append(6)).toBe(6);
+  });
 });

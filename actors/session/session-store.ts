@@ -4,7 +4,8 @@
 import type { EntityManager } from '@mikro-orm/sql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { OnboardingSession, SessionSnapshot, SessionUpdate, StepDuration } from '../../server/db/entities.ts';
-import { StaleEpochError, writeEffects, type Effects } from '../../server/db/fenced-writes.ts';
+import { insertRows, StaleEpochError, writeEffects, type Effects } from '../../server/db/fenced-writes.ts';
+import { GroupCommitter } from './group-commit.ts';
 import type { Database } from '../../server/db/orm.ts';
 import type { SessionStatus, StepState } from '../../shared/step-machine.ts';
 import type { StepId } from '../../shared/steps.ts';
@@ -44,8 +45,25 @@ function toRecord(row: OnboardingSession): SessionRecord {
   };
 }
 
+/** One session's append: its updates (in order) and effects, fenced on its epoch. */
+type Append = { session: { id: string; tenantId: string }; epoch: number; updates: Uint8Array[]; effects: Effects };
+type AppendOutcome = { ids: number[]; at: Date } | StaleEpochError;
+
+/**
+ * Sessions in one fencing statement: the OR of their (id, tenant, epoch) conditions stays a short
+ * statement; the node's batches are split into transactions of this many.
+ */
+const SESSIONS_PER_BATCH = 256;
+
 export class SessionStore {
   readonly #db: Database;
+  // The node's live edits, batched across sessions: one transaction (a handful of statements and one
+  // fsync) for every session that committed in the same turn, rather than one each. A failed batch
+  // fails only its sessions (they reload), never the batches after it.
+  readonly #appends = new GroupCommitter<Append, AppendOutcome>((batch) => this.#appendBatch(batch), {
+    stopAfterFailure: false,
+    maxBatch: SESSIONS_PER_BATCH,
+  });
 
   constructor(db: Database) {
     this.#db = db;
@@ -71,7 +89,7 @@ export class SessionStore {
     try {
       await this.#db.em().transactional(async (em) => {
         await em.insert(OnboardingSession, { ...record, ownerEpoch: 0, createdAt: now, updatedAt: now, lastActivityAt: now });
-        await writeEffects(em, this.#db.dialect, record.tenantId, effects);
+        await writeEffects(em, this.#db.dialect, [{ tenantId: record.tenantId, effects }]);
       });
       return { record: { ...record, createdAt: now, updatedAt: now, lastActivityAt: now, completedAt: null }, created: true };
     } catch (error) {
@@ -119,25 +137,19 @@ export class SessionStore {
     });
   }
 
-  /** Appends Yjs updates to the log (one transaction, fenced); returns their ids in order and the commit time. */
+  /**
+   * Appends Yjs updates to the session's log, fenced on `epoch`; returns their ids in order and the
+   * commit time. Appends of all sessions that arrive together share one transaction (`#appendBatch`).
+   */
   async appendUpdates(
     session: { id: string; tenantId: string },
     epoch: number,
     updates: Uint8Array[],
     effects: Effects,
   ): Promise<{ ids: number[]; at: Date }> {
-    const now = new Date();
-    const ids = await this.#fenced(session, epoch, { lastActivityAt: now }, effects, async (em) => {
-      const ids: number[] = [];
-      // One insert per row (MikroORM's insertMany returns one id, not one per row): the ids, in
-      // order, are the commit sequence the callers are acknowledged with. Still one transaction, so
-      // one fsync for the whole batch.
-      for (const update of updates) {
-        ids.push(Number(await em.insert(SessionUpdate, { sessionId: session.id, epoch, update: Buffer.from(update), createdAt: now })));
-      }
-      return ids;
-    });
-    return { ids, at: now };
+    const outcome = await this.#appends.append({ session, epoch, updates, effects });
+    if (outcome instanceof StaleEpochError) throw outcome;
+    return outcome;
   }
 
   /** Writes the session's new status/progress with its effects (one transaction, fenced). */
@@ -198,6 +210,38 @@ export class SessionStore {
     return rows.map((row) => ({ id: row.id, tenantId: row.tenantId }));
   }
 
+  /**
+   * One transaction for many sessions' appends: one conditional update fences (and locks) every
+   * session still owned under its epoch; the appends of the others fail as stale, alone. Then the
+   * updates, events and audit entries of the rest, each in multi-row INSERTs.
+   */
+  async #appendBatch(batch: Append[]): Promise<AppendOutcome[]> {
+    const at = new Date();
+    return this.#db.em().transactional(async (em) => {
+      const fenced = await em
+        .createQueryBuilder(OnboardingSession)
+        .update({ lastActivityAt: at })
+        .where({ $or: batch.map(({ session, epoch }) => ({ id: session.id, tenantId: session.tenantId, ownerEpoch: epoch })) })
+        .returning(['id'])
+        .execute<{ id: string }[]>('all', true);
+      const owned = new Set(fenced.map((row) => row.id));
+      const live = batch.filter((append) => owned.has(append.session.id));
+      const ids = await insertRows(
+        em,
+        SessionUpdate,
+        live.flatMap(({ session, epoch, updates }) => updates.map((update) => ({ sessionId: session.id, epoch, update: Buffer.from(update), createdAt: at }))),
+      );
+      await writeEffects(em, this.#db.dialect, live.map(({ session, effects }) => ({ tenantId: session.tenantId, effects })));
+      let next = 0;
+      return batch.map((append): AppendOutcome => {
+        if (!owned.has(append.session.id)) return new StaleEpochError(`session ${append.session.id}`, append.epoch);
+        const mine = ids.slice(next, next + append.updates.length);
+        next += append.updates.length;
+        return { ids: mine, at };
+      });
+    });
+  }
+
   async #fenced<T>(
     session: { id: string; tenantId: string },
     epoch: number,
@@ -216,7 +260,7 @@ export class SessionStore {
       );
       if (touched !== 1) throw new StaleEpochError(`session ${session.id}`, epoch);
       const result = await write(em);
-      await writeEffects(em, this.#db.dialect, session.tenantId, effects);
+      await writeEffects(em, this.#db.dialect, [{ tenantId: session.tenantId, effects }]);
       return result;
     });
   }

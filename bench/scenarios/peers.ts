@@ -293,8 +293,13 @@ async function runPeers(context: ScenarioContext): Promise<void> {
   const secret = randomBytes(32).toString('base64url');
   const databases: Record<Backend, Record<string, string>> = { postgresql: {}, sqlite: {} };
   const results: RunResult[] = [];
+  // BENCH_PEERS_TARGETS=a,b runs only those targets (to profile or compare one; not for the report of record).
+  const only = process.env.BENCH_PEERS_TARGETS?.split(',').filter((name) => name !== '');
+  const unknown = only?.filter((name) => !(TARGETS as readonly string[]).includes(name)) ?? [];
+  if (unknown.length > 0) throw new Error(`BENCH_PEERS_TARGETS: unknown ${unknown.join(', ')} (targets: ${TARGETS.join(', ')})`);
+  const targets = only === undefined ? TARGETS : TARGETS.filter((target) => only.includes(target));
   for (let run = 1; run <= settings.runs; run += 1) {
-    for (const target of TARGETS) results.push(await runOnce(context, settings, target, run, secret, databases));
+    for (const target of targets) results.push(await runOnce(context, settings, target, run, secret, databases));
   }
   const sorted = [...results].sort((a, b) => TARGETS.indexOf(a.target) - TARGETS.indexOf(b.target) || a.run - b.run);
   const summaries = TARGETS.flatMap((target) => {

@@ -49,7 +49,9 @@ export type BenchServer = {
  */
 export async function startBenchServer(env: Record<string, string>, startTimeoutMs = 60_000): Promise<BenchServer> {
   const port = await freePort();
-  const server: ServerProcess = startServerProcess({ ...env, PORT: String(port), HOST: '127.0.0.1' });
+  // BENCH_SERVER_NODE_OPTIONS reaches the server only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it under load).
+  const nodeOptions = process.env.BENCH_SERVER_NODE_OPTIONS;
+  const server: ServerProcess = startServerProcess({ ...env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}), PORT: String(port), HOST: '127.0.0.1' });
   const pid = server.child.pid;
   if (pid === undefined) throw new Error('the server could not be spawned');
   remember(pid, () => server.signal('SIGKILL'));
