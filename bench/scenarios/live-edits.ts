@@ -43,7 +43,7 @@ const FULL: Settings = {
   syncTimeoutMs: 30_000,
   socketUpdatesPerSecond: 60,
 };
-const QUICK: Settings = { ...FULL, sessions: 20, warmupMs: 2_000, durationMs: 8_000, drainMs: 10_000, runsPerBackend: 1 };
+const QUICK: Settings = { ...FULL, sessions: 20, warmupMs: 1_000, durationMs: 5_000, drainMs: 10_000, runsPerBackend: 1 };
 
 /** BENCH_LIVE_EDITS_LOAD_PROCESSES=<n> overrides the number of load processes (to check that they keep up). */
 function settingsFor(quick: boolean): Settings {
