@@ -7,6 +7,7 @@ import { AppError } from '../../shared/errors.ts';
 import type { TokenVerifier } from '../auth/tokens.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { batchFrames } from './frame-batching.ts';
 
 export type SocketData = { principal: Principal };
 
@@ -51,6 +52,7 @@ export function createSocketServer(httpServer: http.Server, options: SocketServe
   for (const namespace of [io.of('/'), io.of('/sessions'), io.of('/ops')]) {
     namespace.use(authenticate);
     namespace.on('connection', (socket) => {
+      batchFrames(socket.client);
       options.metrics.socketConnections.inc({ namespace: namespace.name });
       socket.once('disconnect', () => options.metrics.socketConnections.dec({ namespace: namespace.name }));
     });
