@@ -3,6 +3,7 @@
 // BENCHMARKS.md, and stops everything it started, also on failure and Ctrl-C.
 import os from 'node:os';
 import { startServices, type ServiceName, type Services } from '../scripts/services/index.ts';
+import { ceiling } from './scenarios/ceiling.ts';
 import { cluster } from './scenarios/cluster.ts';
 import { integrations } from './scenarios/integrations.ts';
 import { liveEdits } from './scenarios/live-edits.ts';
@@ -13,7 +14,7 @@ import { killAllNow } from './support/children.ts';
 import { gitCommit, machine } from './support/machine.ts';
 import type { Scenario } from './support/scenario.ts';
 
-const SCENARIOS: readonly Scenario[] = [stepUpdates, liveEdits, cluster, integrations, peers, sockets];
+const SCENARIOS: readonly Scenario[] = [stepUpdates, liveEdits, cluster, integrations, peers, sockets, ceiling];
 
 function usage(): string {
   return [

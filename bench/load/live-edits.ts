@@ -36,6 +36,8 @@ const configSchema = z
   /** Per session of this process, in order: where its editors (who only edit) and its observers (who only observe) connect. */
   layouts: z.array(z.strictObject({ editorUrls: z.array(z.url()).min(1), observerUrls: z.array(z.url()).min(1) })).optional(),
   editsPerSecond: z.number().positive(),
+  /** Closed loop instead (the ceiling scenario): each editor edits again as soon as its edits were acknowledged; editsPerSecond is then unused. */
+  closedLoop: z.boolean().optional(),
   warmupMs: z.int().nonnegative(),
   durationMs: z.int().positive(),
   /** After the window: how long to wait at most for the window's edits to be acked and seen. */
@@ -245,6 +247,7 @@ function instrumentAcks(editor: Editor): void {
       }
     }
     editor.pending.splice(0, batch.length);
+    if (config.closedLoop === true) nextClosedLoopEdit(editor);
     return reply;
   };
   (socket as unknown as { emitWithAck: EmitWithAck }).emitWithAck = instrumented;
@@ -378,6 +381,15 @@ function edit(editor: Editor, scheduledAt: number): void {
   editor.fieldMapping.set(`e${editor.index}`, `${sequence}@${sentAt.toFixed(3)}`);
 }
 
+/** Closed loop: the editor's next edit once nothing of it is pending, until the window ends. */
+function nextClosedLoopEdit(editor: Editor): void {
+  if (!started || stopping || !editor.makesEdits || editor.pending.length > 0) return;
+  setImmediate(() => {
+    const now = performance.now();
+    if (now < windowEnd && !stopping && editor.pending.length === 0) edit(editor, now);
+  });
+}
+
 // Open loop: editor k edits at base + offset + n × interval, whatever the server's answers do.
 function schedule(editor: Editor, n: number): void {
   const at = base + editor.offsetMs + n * intervalMs;
@@ -389,7 +401,8 @@ function schedule(editor: Editor, n: number): void {
 }
 for (const editor of editors) {
   editor.offsetMs = Math.random() * intervalMs;
-  schedule(editor, 0);
+  if (config.closedLoop !== true) schedule(editor, 0);
+  else setTimeout(() => edit(editor, base + editor.offsetMs), Math.max(0, base + editor.offsetMs - performance.now()));
 }
 
 const own = await ownUsage;
