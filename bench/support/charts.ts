@@ -414,6 +414,37 @@ function integrationsCharts(raw: IntegrationsRaw): Record<string, Chart | undefi
   };
 }
 
+type ResidencyRaw = Raw & {
+  settings?: { sessions?: number; concurrency?: number };
+  runs?: { backend: string; resident?: { warmConcurrent?: { histogram?: Bucket[] } }; activation?: Partial<Record<string, { histogram?: Bucket[] }>> }[];
+};
+
+function residencyCharts(raw: ResidencyRaw): Record<string, Chart | undefined> {
+  const runs = raw.runs ?? [];
+  const backends = unique(runs.map((r) => r.backend));
+  const concurrency = raw.settings?.concurrency ?? 0;
+  const kinds: { label: string; dash?: string; histogram: (r: (typeof runs)[number]) => Bucket[] | undefined }[] = [
+    { label: 'cold GET, one at a time', histogram: (r) => r.activation?.['coldSequential']?.histogram },
+    { label: 'warm GET, one at a time', dash: '6 4', histogram: (r) => r.activation?.['warmSequential']?.histogram },
+    { label: `cold GET, ${concurrency} at a time`, dash: '2 3', histogram: (r) => r.activation?.['coldConcurrent']?.histogram },
+    { label: `warm GET, ${concurrency} at a time`, dash: '10 3 2 3', histogram: (r) => r.resident?.warmConcurrent?.histogram },
+  ];
+  return {
+    latency: distributionChart(
+      `residency: session GET latency, cold (activates the actor) and warm (${(raw.settings?.sessions ?? 0).toLocaleString('en-US')} sessions)`,
+      [provenance(raw), `Client-side request time; 10-per-decade histograms, ${runsNote(runs.length / Math.max(1, backends.length))}; y in nines, the top of each line is its maximum.`],
+      backends.flatMap((backend, b) =>
+        kinds.map((kind, k) => ({
+          label: `${backendOf(backend, b).name}: ${kind.label}`,
+          histogram: mergeHistograms(runs.filter((r) => r.backend === backend).map((r) => kind.histogram(r) ?? [])),
+          color: backends.length > 1 ? backendOf(backend, b).color : (PALETTE[k] as string),
+          dash: kind.dash,
+        })),
+      ),
+    ),
+  };
+}
+
 const PEER_TARGETS: Record<string, string> = {
   'glavito-postgresql': 'this server, PostgreSQL (ack after commit)',
   'glavito-sqlite': 'this server, SQLite (ack after commit)',
@@ -471,7 +502,9 @@ export function writeCharts(jsonPath: string): string[] {
             ? integrationsCharts(raw)
             : raw.scenario === 'peers'
               ? peersCharts(raw)
-              : {};
+              : raw.scenario === 'residency'
+                ? residencyCharts(raw)
+                : {};
   const written: string[] = [];
   for (const [name, chart] of Object.entries(charts).sort(([a], [b]) => a.localeCompare(b))) {
     if (chart === undefined) continue;
