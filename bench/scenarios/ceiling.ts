@@ -107,6 +107,9 @@ type RunResult = {
   server: ServerResult;
 };
 
+/** A rate over runs: `**median** (min–max)` with thousands separators. */
+const rate = (s: Spread, runs: number) => (runs > 1 ? `**${count(s.median)}** (${count(s.min)}–${count(s.max)})` : `**${count(s.median)}**`);
+
 const pgName = (c: PgConfig) => (c.rowsPerCommit === 1 ? `1 INSERT per commit, ${c.connections} connections` : `group commit: ${c.rowsPerCommit} rows per INSERT/commit, ${c.connections} connection${c.connections > 1 ? 's' : ''}`);
 
 async function runServer(context: ScenarioContext, settings: Settings, run: number, secret: string, databases: Record<Backend, Record<string, string>>, log: (m: string) => void): Promise<ServerResult> {
@@ -226,6 +229,8 @@ type Summary = {
     loadCpuPercentOfOneCore: Spread;
     /** The machine's busy CPU less the server's and the load generator's: PostgreSQL, mostly. */
     otherCpuPercentOfOneCore: Spread;
+    /** Server CPU (all its threads) per acknowledged edit, µs. */
+    cpuUsPerEdit: Spread;
     errorsInWindow: number;
     errorsTotal: number;
     errorSamples: string[];
@@ -269,6 +274,7 @@ function summarize(settings: Settings, results: readonly RunResult[]): Summary {
       machineCpuBusyPercent: s(results.map((r) => r.server.machineCpuBusyPercent ?? Number.NaN), 0),
       loadCpuPercentOfOneCore: s(results.map((r) => r.server.loadProcesses[0]?.cpuPercentOfOneCore ?? Number.NaN), 0),
       otherCpuPercentOfOneCore: s(results.map((r) => otherCpu(r.server)), 0),
+      cpuUsPerEdit: s(results.map((r) => ((r.server.server?.cpuPercentOfOneCore ?? Number.NaN) * 10_000) / r.server.ackedPerSecond), 0),
       errorsInWindow: results.reduce((total, r) => total + r.server.errorsInWindow, 0),
       errorsTotal: results.reduce((total, r) => total + r.server.errorsTotal, 0),
       errorSamples: results.flatMap((r) => r.server.errorSamples).slice(0, 5),
@@ -287,19 +293,19 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summary: S
   const updates = results[0]?.stream.updates ?? Number.NaN;
   const updateBytes = results[0]?.stream.averageUpdateBytes ?? Number.NaN;
   const rows = [
-    ['(a) bare Yjs loop: `Y.applyUpdate` + sync frame (`writeUpdate`), one thread', 'edits/s', withSpread(summary.yjs.editsPerSecond, 0, runs), `per edit p50 ${withSpread(summary.yjs.p50Us, 1, runs)} µs, p99 ${withSpread(summary.yjs.p99Us, 1, runs)} µs`, share(serverRate, summary.yjs.editsPerSecond.median)],
+    ['(a) bare Yjs loop: `Y.applyUpdate` + sync frame (`writeUpdate`), one thread', 'edits/s', rate(summary.yjs.editsPerSecond, runs), `per edit p50 ${withSpread(summary.yjs.p50Us, 1, runs)} µs, p99 ${withSpread(summary.yjs.p99Us, 1, runs)} µs`, share(serverRate, summary.yjs.editsPerSecond.median)],
     ...summary.pg.map((p) => [
       `(b) bare PostgreSQL: ${pgName(p.config)}`,
       'rows/s (durable)',
-      withSpread(p.rowsPerSecond, 0, runs),
-      `${withSpread(p.commitsPerSecond, 0, runs)} commits/s; commit p50 ${withSpread(p.commitP50Ms, 2, runs)} ms, p99 ${withSpread(p.commitP99Ms, 2, runs)} ms${p.errors > 0 ? `; ${p.errors} errors` : ''}`,
+      rate(p.rowsPerSecond, runs),
+      `${rate(p.commitsPerSecond, runs)} commits/s; commit p50 ${withSpread(p.commitP50Ms, 2, runs)} ms, p99 ${withSpread(p.commitP99Ms, 2, runs)} ms${p.errors > 0 ? `; ${p.errors} errors` : ''}`,
       share(serverRate, p.rowsPerSecond.median),
     ]),
     [
       `(c) this server, PostgreSQL: ${settings.serverSessions} sessions × ${settings.serverEditorsPerSession} closed-loop editors`,
       'acknowledged edits/s (durable)',
-      withSpread(summary.server.ackedPerSecond, 0, runs),
-      `ack p50 ${withSpread(summary.server.ackP50Ms, 1, runs)} ms, p99 ${withSpread(summary.server.ackP99Ms, 1, runs)} ms; server CPU ${withSpread(summary.server.cpuPercentOfOneCore, 0, runs)} % of a core (main thread ${withSpread(summary.server.mainThreadCpuPercent, 0, runs)} %), peak RSS ${fixed(summary.server.peakRssMiB, 0)} MiB; machine ${withSpread(summary.server.machineCpuBusyPercent, 0, runs)} % busy, load generator ${withSpread(summary.server.loadCpuPercentOfOneCore, 0, runs)} % of a core, the rest (PostgreSQL, mostly) ${withSpread(summary.server.otherCpuPercentOfOneCore, 0, runs)} % of a core`,
+      rate(summary.server.ackedPerSecond, runs),
+      `ack p50 ${withSpread(summary.server.ackP50Ms, 1, runs)} ms, p99 ${withSpread(summary.server.ackP99Ms, 1, runs)} ms; server CPU ${withSpread(summary.server.cpuPercentOfOneCore, 0, runs)} % of a core (main thread ${withSpread(summary.server.mainThreadCpuPercent, 0, runs)} %), ${withSpread(summary.server.cpuUsPerEdit, 0, runs)} µs of server CPU per acknowledged edit; peak RSS ${fixed(summary.server.peakRssMiB, 0)} MiB; machine ${withSpread(summary.server.machineCpuBusyPercent, 0, runs)} % busy, load generator ${withSpread(summary.server.loadCpuPercentOfOneCore, 0, runs)} % of a core, the rest (PostgreSQL, mostly) ${withSpread(summary.server.otherCpuPercentOfOneCore, 0, runs)} % of a core`,
       '100 %',
     ],
   ];
@@ -358,13 +364,16 @@ ${table(['', 'unit', 'rate', 'detail', 'server at'], rows)}
 **Against its parts:** this server acknowledges ${count(serverRate)} durable edits/s: ${share(serverRate, bestGroup.rowsPerSecond.median)} of the bare PostgreSQL group-commit
 loop's best (${pgName(bestGroup.config)}: ${count(bestGroup.rowsPerSecond.median)} rows/s),
 ${single ? `${share(serverRate, single.rowsPerSecond.median)} of one durable INSERT per commit from ${single.config.connections} connections (${count(single.rowsPerSecond.median)} rows/s), ` : ''}and ${share(serverRate, summary.yjs.editsPerSecond.median)} of the bare Yjs loop
-(${count(summary.yjs.editsPerSecond.median)} edits/s on one thread). The Yjs loop and the PostgreSQL loops each ran alone on the machine; the server shares its
+(${count(summary.yjs.editsPerSecond.median)} edits/s on one thread, ${fixed(1e6 / summary.yjs.editsPerSecond.median, 1)} µs per edit, against the server's ${fixed(summary.server.cpuUsPerEdit.median, 0)} µs of CPU per acknowledged edit).
+The bare loops do less than the server per edit: its turn's one transaction also fences every session it commits for
+(\`UPDATE ... RETURNING\`) and appends events and audit entries next to the updates, and it authorizes, decodes and
+checks each update, answers the sender and broadcasts over Socket.IO. The Yjs loop and the PostgreSQL loops each ran alone on the machine; the server shares its
 ${context.machine.cores} cores with PostgreSQL and the load generator, as the parts would in a server.
 Where the server run's CPU went (medians, % of one core; ${context.machine.cores * 100} % is the whole machine, which was ${fixed(summary.server.machineCpuBusyPercent.median, 0)} % busy):
 the server ${fixed(summary.server.cpuPercentOfOneCore.median, 0)} %, the load generator ${fixed(summary.server.loadCpuPercentOfOneCore.median, 0)} %, the rest (PostgreSQL, mostly) ${fixed(summary.server.otherCpuPercentOfOneCore.median, 0)} %.${
     summary.server.machineCpuBusyPercent.median >= 95
       ? ' The machine was saturated: more closed-loop editors would not raise the rate, only the latency.'
-      : ' The machine had idle CPU left: the rate was bounded by latency (closed-loop editors wait for their commit), not by CPU.'
+      : ' The machine was not quite saturated.'
   }
 
 **The goal** (issue 7: ≥ ${count(GOAL_EDITS_PER_SECOND)} durable edits/s on one 2-core node): ${goalMet ? `**met**: ${count(serverRate)} acknowledged edits/s.` : `**not met**: ${count(serverRate)} acknowledged edits/s, ${percent(serverRate, GOAL_EDITS_PER_SECOND)} of it (${count(GOAL_EDITS_PER_SECOND - serverRate)} edits/s short).`}
