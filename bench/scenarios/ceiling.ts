@@ -196,7 +196,7 @@ async function runOnce(context: ScenarioContext, settings: Settings, run: number
     const pgResults: PgResult[] = [];
     for (const config of settings.pgConfigs) {
       log(`run ${run}: (b) bare PostgreSQL loop, ${pgName(config)}`);
-      const url = await freshPostgresDatabase(context.postgres.url, `bench_ceiling_pg_${context.quick ? 'quick' : 'full'}_${run}`);
+      const url = await freshPostgresDatabase(context.postgres.url, `bench_ceiling_pg_${context.quick ? 'quick' : 'full'}`);
       pgResults.push(
         await runJsonChild<PgResult>(
           'bench/load/pg-ceiling.ts',
@@ -347,7 +347,7 @@ insert-and-delete of its own item either way).
   ${count(settings.yjsWarmupEdits)} updates not measured (JIT warm-up); per-edit µs from \`performance.now()\` around both steps.
 - **(b)** \`bench/load/pg-ceiling.ts\`: the same update bytes appended to \`ceiling_updates (id bigserial, session_id text,
   update bytea, created_at timestamptz default now())\` on the harness's PostgreSQL (fsync and synchronous_commit on),
-  closed loop, a fresh database per configuration, ${settings.pgWarmupMs / 1000} s warm-up and ${settings.pgDurationMs / 1000} s measured each. One autocommit
+  closed loop, a fresh database per configuration (one name, dropped and made again, so that no table of millions of rows is left behind), ${settings.pgWarmupMs / 1000} s warm-up and ${settings.pgDurationMs / 1000} s measured each. One autocommit
   INSERT per edit from ${single?.config.connections ?? '?'} connections; group commit: one multi-row INSERT of N updates per commit (autocommit,
   one statement), from 1 connection (one commit in flight, as a server that commits one batch per turn) or more.
 - **(c)** this server (default configuration except \`SOCKET_UPDATES_PER_SECOND=${settings.socketUpdatesPerSecond}\`, so that the per-connection limit is not
