@@ -163,6 +163,8 @@ type PeerClients = {
   HocuspocusProvider: new (options: { url: string; name: string; document: object; WebSocketPolyfill: unknown }) => PeerProvider;
 };
 const peerClients = config.target === 'glavito' ? undefined : ((await import(new URL('../peers/clients.ts', import.meta.url).href)) as PeerClients);
+// y-websocket's provider adds a process 'exit' listener per connection.
+if (peerClients !== undefined) process.setMaxListeners(0);
 /** Peer connections that synced and have not closed since. */
 let peersConnected = 0;
 const peerProviders: PeerProvider[] = [];
@@ -236,7 +238,8 @@ answerRequests<SocketsRequest, SocketsRamp | SocketsCheck | null>(async (request
   setTimeout(() => {
     for (const socket of sockets) socket.disconnect();
     for (const provider of peerProviders) provider.destroy();
-    void sendResult(result);
+    // The peers' providers leave their awareness timers running after destroy(): exit explicitly.
+    void sendResult(result).finally(() => setTimeout(() => process.exit(0), 200));
   }, 100);
   return null;
 });

@@ -47,7 +47,7 @@ const FULL: Settings = {
   sockets: 20_000,
   sessions: 100,
   loadProcesses: 2,
-  concurrencyPerProcess: 50,
+  concurrencyPerProcess: 200,
   timeoutMs: 30_000,
   settleMs: 5_000,
   idleMs: 30_000,
@@ -447,11 +447,20 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summary: S
   const n = summary.runs;
   const seconds = (ms: number) => `${ms / 1000} s`;
   const limits = runs.map((r) => r.fileLimit);
-  const limitLine = `The server is started as users start it (\`node server/main.ts\`); it inherits the harness's open-file limit (${[...new Set(limits.map((l) => l.serverBefore))].join(', ')} here), which the harness then raises with \`prlimit\` to ${[...new Set(limits.map((l) => l.server))].join(', ')} (the load processes: ${[...new Set(limits.flatMap((l) => l.loadProcesses))].join(', ')}); every socket is one file descriptor on each side.`;
+  const raised = limits.every((l) => l.server >= settings.fileLimit);
+  const limitLine = `The server is started as users start it (\`node server/main.ts\`); it inherits the harness's open-file limit (${[...new Set(limits.map((l) => l.serverBefore))].join(', ')} here), ${
+    raised
+      ? `which the harness then raises with \`prlimit\` to ${[...new Set(limits.map((l) => l.server))].join(', ')}`
+      : `which the harness tries to raise to ${settings.fileLimit} with \`prlimit\`; **this machine does not allow it** (no CAP_SYS_RESOURCE: the hard limit stays ${[...new Set(limits.map((l) => l.server))].join(', ')})`
+  } (load processes: ${[...new Set(limits.flatMap((l) => l.loadProcesses))].join(', ')}); every socket is one file descriptor on each side.`;
+  const loadBound = summary.rampLoadCpuPercentMax.max >= 80;
+  const loadLine = loadBound
+    ? `\n\n**The connect rate is a lower bound:** a load process used ${fixed(summary.rampLoadCpuPercentMax.max, 0)} % of a core during the ramp (socket.io-client's handshakes cost the client about as much as the server), and the server, the load process${settings.loadProcesses > 1 ? 'es' : ''} and PostgreSQL share ${context.machine.cores} cores; more load processes on the same machine take CPU from the server (\`BENCH_SOCKETS_LOAD_PROCESSES\`, \`BENCH_SOCKETS_CONCURRENCY\`).`
+    : '';
   const allGc = runs.every((r) => r.baseline.afterGc && r.idle.atEnd.afterGc);
   const gcLine = allGc
     ? 'Both are read right after a full garbage collection the harness forces in the server through the inspector (SIGUSR1, `HeapProfiler.collectGarbage`), in every run.'
-    : '**A forced GC failed in some run** (see the raw results, `afterGc`): those heap numbers include garbage not yet collected.';
+    : '**A forced GC failed in some run** (see the raw results, `afterGc`): those heap numbers are /metrics\' `nodejs_heap_size_used_bytes` and include garbage not yet collected.';
   const targets = [...new Set(runs.map((r) => r.socketsTried))];
   const capped = targets.some((t) => t < settings.sockets);
   const capLine = capped
@@ -515,14 +524,14 @@ Latency is from \`io()\` to the join's acknowledgement, on the load process's cl
 After the ramp, ${seconds(settings.settleMs)} to settle, then ${seconds(settings.idleMs)} idle: the sockets send nothing, socket.io-client only answers
 the server's pings (Engine.IO default: every 25 s); automatic reconnection is off, so a dropped socket stays dropped and is counted.
 Memory per idle socket is (server RSS at the end of the idle window − RSS after the sessions started, before the first socket) / sockets
-joined, and the same for V8's used heap (\`nodejs_heap_size_used_bytes\` of /metrics). ${gcLine} RSS also keeps pages the allocator
+joined, and the same for V8's used heap (\`process.memoryUsage().heapUsed\` read in the server through the inspector). ${gcLine} RSS also keeps pages the allocator
 has not returned, so read it as an upper bound. ${limitLine}${capLine}
 ${n} run${n > 1 ? 's' : ''}: medians, the spread (min–max) in brackets.
 
 ${table(['measure', 'value'], rows)}
 
 ${reached ? `Every run opened and joined all ${targets.map(count).join(', ')} sockets it tried.` : `**Not every run joined all ${targets.map(count).join(', ')} sockets it tried** (see the errors).`} ${allKept ? 'Every joined socket was still connected at the end of the idle window.' : '**Some sockets dropped while idle** (see the raw results for the reasons).'}
-${errorKinds.length > 0 ? `Errors: ${errorKinds.join('; ')}.` : 'No connect or join failed.'}
+${errorKinds.length > 0 ? `Errors: ${errorKinds.join('; ')}.` : 'No connect or join failed.'}${loadLine}
 
 <details><summary>Every run</summary>
 
@@ -541,6 +550,7 @@ function renderComparison(settings: Settings, summaries: readonly { target: Targ
     withSpread(s.connectsPerSecond, 0, s.runs),
     `${withSpread(s.connectJoinP50Ms, 1, s.runs)} / ${withSpread(s.connectJoinP99Ms, 1, s.runs)}`,
     `${withSpread(s.rampServerCpuPercent, 0, s.runs)} %`,
+    `${withSpread(s.rampLoadCpuPercentMax, 0, s.runs)} %`,
     withSpread(s.rssKiBPerSocket, 1, s.runs),
     withSpread(s.heapKiBPerSocket, 1, s.runs),
     `${withSpread(s.idleServerCpuPercent, 1, s.runs)} %`,
@@ -556,10 +566,12 @@ each its own process started by the harness, driven by its own unmodified provid
 \`WebsocketProvider\`, one WebSocket each) from the same load processes: connection *i* opens document *i* mod ${settings.sessions} (empty
 documents, no authentication), and counts once the provider is **synced** (a Yjs sync round trip), where this server's counts at the
 acknowledged \`join\` (authentication by JWT in the handshake, a session look-up, no Yjs sync). Memory per idle connection and
-the forced GC are measured the same way for every server. Their providers reconnect by themselves: a dropped connection is counted
-when it closes.
+the forced GC are measured the same way for every server (a peer's baseline is before its first connection, so its
+${settings.sessions} empty documents count in its per-connection memory; this server's ${settings.sessions} sessions are started before its baseline).
+Their providers reconnect by themselves: a dropped connection is counted when it closes. Where a load process is near 100 % of a
+core, the connect rate is the load generator's as much as the server's.
 
-${table(['server', 'joined / synced', 'connects/s', 'connect p50 / p99 ms', 'server CPU ramp', 'RSS KiB / connection', 'heap KiB / connection', 'CPU idle', 'connected at end', 'errors'], rows)}
+${table(['server', 'joined / synced', 'connects/s', 'connect + join (peers: sync) p50 / p99 ms', 'server CPU ramp', 'busiest load process CPU ramp', 'RSS KiB / connection', 'heap KiB / connection', 'CPU idle', 'connected at end', 'errors'], rows)}
 `;
 }
 
