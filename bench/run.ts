@@ -8,6 +8,7 @@ import { cluster } from './scenarios/cluster.ts';
 import { integrations } from './scenarios/integrations.ts';
 import { liveEdits } from './scenarios/live-edits.ts';
 import { peers } from './scenarios/peers.ts';
+import { peersCluster } from './scenarios/peers-cluster.ts';
 import { residency } from './scenarios/residency.ts';
 import { sockets } from './scenarios/sockets.ts';
 import { stepUpdates } from './scenarios/step-updates.ts';
@@ -15,7 +16,7 @@ import { killAllNow } from './support/children.ts';
 import { gitCommit, machine } from './support/machine.ts';
 import type { Scenario } from './support/scenario.ts';
 
-const SCENARIOS: readonly Scenario[] = [stepUpdates, liveEdits, cluster, integrations, peers, sockets, ceiling, residency];
+const SCENARIOS: readonly Scenario[] = [stepUpdates, liveEdits, cluster, integrations, peers, peersCluster, sockets, ceiling, residency];
 
 function usage(): string {
   return [

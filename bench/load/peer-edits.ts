@@ -7,6 +7,9 @@
 // high-resolution clock: the same Yjs operation the glavito target makes through the SDK (see
 // bench/scenarios/peers.ts). An observer's Y.Doc observing the value gives the edit-to-peer latency.
 // Sends a LiveEditsResult (no acknowledgement: neither peer acknowledges an edit) over IPC.
+// Every client connects to `url` (the peers scenario, one node), or, with `layouts` (the
+// peers-cluster scenario, several nodes), document d's editor e to layouts[d].editorUrls[e] and its
+// observer o to layouts[d].observerUrls[o].
 //
 // The clients are loaded at run time from bench/peers/clients.ts, which resolves them (and its one
 // copy of Yjs) from bench/peers/node_modules: they are not dependencies of the server, and the
@@ -20,11 +23,15 @@ import { readConfig } from '../support/load-report.ts';
 import { percentile } from '../support/stats.ts';
 import { measureOwnWindow } from '../support/own-usage.ts';
 
-const configSchema = z.strictObject({
+const wsUrl = z.string().regex(/^ws:\/\//);
+const configSchema = z
+  .strictObject({
   processIndex: z.int().nonnegative(),
   target: z.enum(['hocuspocus', 'y-websocket']),
-  /** ws://host:port of the peer server. */
-  url: z.string().regex(/^ws:\/\//),
+  /** ws://host:port of the peer server, for every client; or else `layouts`. */
+  url: wsUrl.optional(),
+  /** Per document of this process, in order: where its editors and its observers connect (ws://host:port each). */
+  layouts: z.array(z.strictObject({ editorUrls: z.array(wsUrl), observerUrls: z.array(wsUrl) })).optional(),
   docPrefix: z.string().regex(/^[a-z0-9-]+$/),
   docFrom: z.int().nonnegative(),
   docTo: z.int().positive(),
@@ -36,7 +43,14 @@ const configSchema = z.strictObject({
   drainMs: z.int().nonnegative(),
   setupConcurrency: z.int().positive(),
   syncTimeoutMs: z.int().positive(),
-});
+})
+  .refine(
+    (c) =>
+      (c.url === undefined) !== (c.layouts === undefined) &&
+      (c.layouts === undefined ||
+        (c.layouts.length === c.docTo - c.docFrom && c.layouts.every((l) => l.editorUrls.length === c.editorsPerDoc && l.observerUrls.length === c.observersPerDoc))),
+    'exactly one of url and layouts (one per document, editorsPerDoc editor URLs and observersPerDoc observer URLs each)',
+  );
 const config = readConfig((value) => configSchema.parse(value));
 const log = (message: string) => console.error(`[peer-edits ${config.target} ${config.processIndex}] ${message}`);
 
@@ -76,7 +90,15 @@ const allOrigin: [number, number][] = [];
 const scheduleLag: number[] = [];
 let mergedDeliveries = 0;
 
-function connect(doc: number, index: number): Promise<Client> {
+/** Where client `index` (an editor, or else an observer) of document `doc` connects. */
+function urlOf(doc: number, role: 'editor' | 'observer', index: number): string {
+  if (config.url !== undefined) return config.url;
+  const layout = config.layouts![doc - config.docFrom]!;
+  return (role === 'editor' ? layout.editorUrls : layout.observerUrls)[index]!;
+}
+
+function connect(doc: number, role: 'editor' | 'observer', index: number): Promise<Client> {
+  const url = urlOf(doc, role, index);
   const ydoc = new Y.Doc();
   const name = `${config.docPrefix}-${doc}`;
   return new Promise<Client>((resolve, reject) => {
@@ -90,7 +112,7 @@ function connect(doc: number, index: number): Promise<Client> {
       resolve({ doc, index, provider, map: ydoc.getMap<unknown>('fieldMapping'), edits: [], lastSeen: new Int32Array(config.editorsPerDoc).fill(-1), offsetMs: 0 });
     };
     if (config.target === 'hocuspocus') {
-      const hp = new clients.HocuspocusProvider({ url: config.url, name, document: ydoc, WebSocketPolyfill: clients.WebSocket });
+      const hp = new clients.HocuspocusProvider({ url, name, document: ydoc, WebSocketPolyfill: clients.WebSocket });
       provider = hp;
       hp.on('synced', done);
       hp.on('disconnect', () => {
@@ -98,7 +120,7 @@ function connect(doc: number, index: number): Promise<Client> {
       });
       hp.on('authenticationFailed', () => countError('authentication failed'));
     } else {
-      const wp = new clients.WebsocketProvider(config.url, name, ydoc, { WebSocketPolyfill: clients.WebSocket, disableBc: true });
+      const wp = new clients.WebsocketProvider(url, name, ydoc, { WebSocketPolyfill: clients.WebSocket, disableBc: true });
       provider = wp;
       wp.on('sync', ((isSynced: boolean) => {
         if (isSynced) done();
@@ -156,8 +178,8 @@ await Promise.all(
     while (next < docIndexes.length) {
       const index = docIndexes[next]!;
       next += 1;
-      const editors = await Promise.all(Array.from({ length: config.editorsPerDoc }, (_, e) => connect(index, e)));
-      const observers = await Promise.all(Array.from({ length: config.observersPerDoc }, (_, o) => connect(index, o)));
+      const editors = await Promise.all(Array.from({ length: config.editorsPerDoc }, (_, e) => connect(index, 'editor', e)));
+      const observers = await Promise.all(Array.from({ length: config.observersPerDoc }, (_, o) => connect(index, 'observer', o)));
       const state: Doc = { index, editors, observers };
       for (const observer of observers) observe(state, observer);
       docs.push(state);

@@ -1,5 +1,7 @@
-// Starting a peer server of the peers scenario (bench/peers/hocuspocus.ts, bench/peers/y-websocket.ts)
-// as a process of its own, under the harness's cleanup; ready when it prints `ready <port>`.
+// Starting a peer server of the peers scenarios (bench/peers/hocuspocus.ts, bench/peers/y-websocket.ts)
+// as a process of its own, under the harness's cleanup; ready when it prints `ready <port>`. The
+// peers-cluster scenario starts several Hocuspocus nodes joined by its Redis extension
+// (startPeerNodes).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,10 +12,22 @@ import { trackProcess } from './children.ts';
 export type PeerName = 'hocuspocus' | 'y-websocket';
 export type PeerServer = { pid: number; url: string; stop(): Promise<void>; stderr(): string };
 
-/** `sqliteFile`: Hocuspocus's database (its SQLite extension); y-websocket keeps documents in memory. */
-export async function startPeerServer(peer: PeerName, sqliteFile: string, startTimeoutMs = 30_000): Promise<PeerServer> {
+/** Hocuspocus's Redis extension: the Redis every node shares, and the key prefix of this set of nodes. */
+export type PeerRedis = { url: string; prefix: string };
+export type PeerServerOptions = { startTimeoutMs?: number; redis?: PeerRedis };
+
+/**
+ * `sqliteFile`: Hocuspocus's database (its SQLite extension); y-websocket keeps documents in memory.
+ * `options.redis` (Hocuspocus only) enables its Redis extension.
+ */
+export async function startPeerServer(peer: PeerName, sqliteFile: string, options: PeerServerOptions = {}): Promise<PeerServer> {
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+  if (options.redis !== undefined && peer !== 'hocuspocus') throw new Error(`${peer} has no Redis (multi-node) mode`);
   const port = await freePort();
-  const args = peer === 'hocuspocus' ? ['bench/peers/hocuspocus.ts', String(port), sqliteFile] : ['bench/peers/y-websocket.ts', String(port)];
+  const args =
+    peer === 'hocuspocus'
+      ? ['bench/peers/hocuspocus.ts', String(port), sqliteFile, ...(options.redis !== undefined ? [options.redis.url, options.redis.prefix] : [])]
+      : ['bench/peers/y-websocket.ts', String(port)];
   const child = spawn(process.execPath, args.map((arg, i) => (i === 0 ? path.join(REPO_ROOT, arg) : arg)), {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'production' },
@@ -46,4 +60,20 @@ export async function startPeerServer(peer: PeerName, sqliteFile: string, startT
     await sleep(50);
   }
   return { pid, url: `ws://127.0.0.1:${port}`, stop, stderr: () => stderr };
+}
+
+/**
+ * `count` nodes of a peer, one after the other (each on a port of its own), `sqliteFile(i)` the
+ * database of node i; with `options.redis` joined through it. If one fails to start, the ones
+ * already started are stopped.
+ */
+export async function startPeerNodes(peer: PeerName, count: number, sqliteFile: (node: number) => string, options: PeerServerOptions = {}): Promise<PeerServer[]> {
+  const nodes: PeerServer[] = [];
+  try {
+    for (let i = 0; i < count; i += 1) nodes.push(await startPeerServer(peer, sqliteFile(i), options));
+  } catch (error) {
+    await Promise.all(nodes.map((node) => node.stop()));
+    throw error;
+  }
+  return nodes;
 }
