@@ -12,6 +12,7 @@
 //    `concurrency` at a time (cold under load), the peak of the gauge and the RSS; then the time until
 //    the gauge is 0 again, and RSS and heap after the passivation (does the memory come back?).
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
@@ -39,6 +40,8 @@ type Settings = {
   idleMs: number;
   /** Wait before reading memory after start and after the load (timers, lazy frees). */
   settleMs: number;
+  /** Memory read every second for this long after the passivation (V8 collects an idle heap only after a while). */
+  afterPassivationMs: number;
   /** Longest wait for session_actors_active to reach 0, beyond idleMs. */
   passivationTimeoutMs: number;
   runs: number;
@@ -52,11 +55,12 @@ const FULL: Settings = {
   coldSamples: 2_000,
   idleMs: 30_000,
   settleMs: 5_000,
+  afterPassivationMs: 15_000,
   passivationTimeoutMs: 60_000,
   runs: 3,
   requestTimeoutMs: 30_000,
 };
-const QUICK: Settings = { ...FULL, backends: ['postgresql'], sessions: 1_000, coldSamples: 300, idleMs: 3_000, settleMs: 1_500, runs: 1 };
+const QUICK: Settings = { ...FULL, backends: ['postgresql'], sessions: 1_000, coldSamples: 300, idleMs: 3_000, settleMs: 1_500, afterPassivationMs: 8_000, runs: 1 };
 
 const GOAL_RSS_MIB = 1024;
 const GOAL_SESSIONS = 10_000;
@@ -93,7 +97,11 @@ type RunResult = {
     /** Highest gauge value seen after the fill (read every 100 ms). */
     peakActors: number;
     passivatedAfterMs: number | null;
+    /** Read every second for afterPassivationMs after the gauge read 0: the last reading, and the lowest RSS and heap used among them. */
     afterPassivation: Memory;
+    lowestAfterPassivation: { rssMiB: number; heapUsedMiB: number };
+    /** Heap used after a full GC (the server writes a heap snapshot on SIGUSR2, collecting first), when it answered. */
+    heapUsedAfterFullGcMiB: number | null;
   };
   failures: Record<string, number>;
   failureSamples: string[];
@@ -125,6 +133,24 @@ async function untilPassivated(server: BenchServer, sinceEpochMs: number, timeou
     if (Date.now() > deadline) return { afterMs: null, peak };
     await sleep(100);
   }
+}
+
+/** Sends SIGUSR2 (the server then collects its heap and writes a snapshot), waits for the snapshot, and reads heap used; null if none came within 60 s. */
+async function heapAfterFullGc(server: BenchServer, dir: string): Promise<number | null> {
+  const snapshots = () => fs.readdirSync(dir).filter((name) => name.endsWith('.heapsnapshot'));
+  const before = snapshots().length;
+  process.kill(server.pid, 'SIGUSR2');
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    await sleep(500);
+    // The snapshot is written on the server's main thread: /metrics answers once it is done.
+    const heap = sumOf(await scrapeMetrics(server.baseUrl, 60_000), 'nodejs_heap_size_used_bytes') / MiB;
+    if (snapshots().length > before) {
+      for (const name of snapshots()) fs.rmSync(path.join(dir, name), { force: true });
+      return round(heap, 1);
+    }
+  }
+  return null;
 }
 
 function latencies(samples: Float64Array): Latencies {
@@ -195,7 +221,8 @@ async function runOnce(context: ScenarioContext, settings: Settings, backend: Ba
 
       // B: activation and passivation.
       log(`phase B (SESSION_IDLE_MS = ${settings.idleMs} ms): ${count(settings.coldSamples)} cold + warm GETs one at a time, then all ${settings.concurrency} at a time`);
-      server = await startBenchServer(env(settings.idleMs));
+      // A heap snapshot on SIGUSR2 (into the temp directory) forces a full GC at the end: what the passivated sessions still hold.
+      server = await startBenchServer({ ...env(settings.idleMs), NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dataDir}` });
       try {
         await sleep(settings.settleMs);
         const baseline = await memoryOf(server);
@@ -206,8 +233,14 @@ async function runOnce(context: ScenarioContext, settings: Settings, backend: Ba
         note('cold GET', filled.failures);
         const afterFill = await memoryOf(server);
         const passivation = await untilPassivated(server, filled.lastResponseAtEpochMs, settings.idleMs + settings.passivationTimeoutMs);
-        await sleep(settings.settleMs);
-        const afterPassivation = await memoryOf(server);
+        const readings: Memory[] = [];
+        for (let second = 0; second < Math.max(1, Math.round(settings.afterPassivationMs / 1000)); second += 1) {
+          await sleep(1000);
+          readings.push(await memoryOf(server));
+        }
+        const afterPassivation = readings[readings.length - 1] as Memory;
+        const heapUsedAfterFullGcMiB = await heapAfterFullGc(server, dataDir);
+        const lowestAfterPassivation = { rssMiB: Math.min(...readings.map((m) => m.rssMiB)), heapUsedMiB: Math.min(...readings.map((m) => m.heapUsedMiB)) };
         const activation: RunResult['activation'] = {
           baseline,
           coldSequential: latencies(pairs.cold),
@@ -219,6 +252,8 @@ async function runOnce(context: ScenarioContext, settings: Settings, backend: Ba
           peakActors: Math.max(afterFill.actors, passivation.peak),
           passivatedAfterMs: passivation.afterMs,
           afterPassivation,
+          lowestAfterPassivation,
+          heapUsedAfterFullGcMiB,
         };
         log(
           `cold GET p50/p99 ${fixed(activation.coldSequential.summary.p50, 2)}/${fixed(activation.coldSequential.summary.p99, 2)} ms, warm ${fixed(activation.warmSequential.summary.p50, 2)}/${fixed(activation.warmSequential.summary.p99, 2)} ms; ` +
@@ -264,6 +299,8 @@ type Summary = {
   bBaselineHeapMiB: Spread;
   afterFillHeapMiB: Spread;
   afterPassivationHeapMiB: Spread;
+  lowestHeapAfterPassivationMiB: Spread;
+  heapAfterFullGcMiB: Spread;
 };
 
 function summarize(backend: Backend, results: readonly RunResult[]): Summary {
@@ -300,6 +337,8 @@ function summarize(backend: Backend, results: readonly RunResult[]): Summary {
     bBaselineHeapMiB: s((r) => r.activation.baseline.heapUsedMiB),
     afterFillHeapMiB: s((r) => r.activation.afterFill.heapUsedMiB),
     afterPassivationHeapMiB: s((r) => r.activation.afterPassivation.heapUsedMiB),
+    lowestHeapAfterPassivationMiB: s((r) => r.activation.lowestAfterPassivation.heapUsedMiB),
+    heapAfterFullGcMiB: s((r) => r.activation.heapUsedAfterFullGcMiB),
   };
 }
 
@@ -337,8 +376,9 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summaries:
     [`after the ${count(settings.coldSamples)} one-at-a-time activations: last response → gauge 0, ms`, ...col((s) => w(s.sampledPassivatedAfterMs, 0))],
     [`after activating all ${count(n)}: highest gauge`, ...col((s) => w(s.peakActors, 0))],
     ['… last response → gauge 0, ms', ...col((s) => w(s.passivatedAfterMs, 0))],
-    ['RSS: fresh server → all activated → all passivated (+ settle), MiB', ...col((s) => `${fixed(s.bBaselineRssMiB.median, 0)} → ${fixed(s.afterFillRssMiB.median, 0)} → ${w(s.afterPassivationRssMiB, 0)}`)],
-    ['heap used: the same, MiB', ...col((s) => `${fixed(s.bBaselineHeapMiB.median, 0)} → ${fixed(s.afterFillHeapMiB.median, 0)} → ${w(s.afterPassivationHeapMiB, 0)}`)],
+    [`RSS: fresh server → all activated → ${fixed(settings.afterPassivationMs / 1000, 0)} s after all passivated, MiB`, ...col((s) => `${fixed(s.bBaselineRssMiB.median, 0)} → ${fixed(s.afterFillRssMiB.median, 0)} → ${w(s.afterPassivationRssMiB, 0)}`)],
+    ['heap used: the same, MiB (lowest of the readings every second after the passivation)', ...col((s) => `${fixed(s.bBaselineHeapMiB.median, 0)} → ${fixed(s.afterFillHeapMiB.median, 0)} → ${w(s.afterPassivationHeapMiB, 0)} (${fixed(s.lowestHeapAfterPassivationMiB.median, 0)})`)],
+    ['**heap used after a full GC** (forced at the end), MiB', ...col((s) => w(s.heapAfterFullGcMiB, 0))],
   ];
   const failures = results.flatMap((r) => Object.entries(r.failures).map(([kind, k]) => `${BACKEND_NAMES[r.backend]} run ${r.run}: ${kind} × ${k}`));
   const samples = results.flatMap((r) => r.failureSamples);
@@ -365,7 +405,9 @@ actors resident (\`session_actors_active\`). A sample of a garbage-collected hea
 request at a time over ${count(settings.coldSamples)} sessions spread over all tenants, \`GET\` the session (its actor is not resident: the
 request loads it from the database) and at once \`GET\` it again (warm); client-side wall-clock time of each request over a kept-alive
 connection. Then every session cold, ${settings.concurrency} at a time. **Passivation**: \`session_actors_active\` read every 100 ms from the last
-response until it is 0 (the idle period is ${count(settings.idleMs)} ms of it), and RSS and heap used ${fixed(settings.settleMs / 1000, 1)} s later.
+response until it is 0 (the idle period is ${count(settings.idleMs)} ms of it), then RSS and heap used every second for ${fixed(settings.afterPassivationMs / 1000, 0)} s
+(no GC forced: what V8 has not collected yet counts); at the end a full GC (the server writes a heap snapshot on \`SIGUSR2\`,
+\`--heapsnapshot-signal\`, which collects first; the snapshot is deleted) and heap used after it: what the passivated sessions still hold.
 
 Goals (issue 7), distance:
 ${goalLines.join('\n')}
