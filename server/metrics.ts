@@ -42,6 +42,19 @@ export function createMetrics(nodeId: string) {
       labelNames: ['event'] as const,
       registers: [registry],
     }),
+    sessionCommitSeconds: new Histogram({
+      name: 'session_commit_seconds',
+      help: "Duration of a node's batch transaction of live edits (every session that committed in the same turn), by outcome: committed or failed",
+      labelNames: ['outcome'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    sessionCommitBatchUpdates: new Histogram({
+      name: 'session_commit_batch_updates',
+      help: 'Yjs updates in one committed batch transaction of live edits',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+      registers: [registry],
+    }),
     // Cluster mode (REDIS_URL): placement, leases, routing.
     clusterShardsOwned: new Gauge({ name: 'cluster_shards_owned', help: 'Shards whose lease this node holds', registers: [registry] }),
     clusterLeaseRenewSeconds: new Histogram({

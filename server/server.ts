@@ -76,7 +76,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     dependencies.push({ name: 'kafka', check: () => kafka!.ping() });
   }
 
-  const store = new SessionStore(db);
+  const store = new SessionStore(db, ({ updates, seconds, ok }) => {
+    metrics.sessionCommitSeconds.observe({ outcome: ok ? 'committed' : 'failed' }, seconds);
+    if (ok) metrics.sessionCommitBatchUpdates.observe(updates);
+  });
   const integrationStore = new IntegrationStore(db);
   // Shard epochs start above every epoch any actor kind wrote (sessions and integrations share shards).
   const maxEpoch = async () => Math.max(await store.maxEpoch(), await integrationStore.maxEpoch());

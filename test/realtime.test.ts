@@ -165,6 +165,10 @@ describe.each(['sqlite', 'postgresql'] as const)('live editing on %s', (dialect)
     expect(await logRows(id)).toBe(before + 1);
     const last = await server.db.em().getConnection().execute<{ id: number | string }[]>('select max(id) as id from session_update where session_id = ?', [id]);
     expect(Number(last[0]!.id)).toBe(ack!.updateId);
+    // The batch commit shows on /metrics.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(Number(/^session_commit_batch_updates_count\{[^}]*\} (\d+)$/m.exec(metrics)?.[1] ?? 0)).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/^session_commit_seconds_count\{[^}]*outcome="committed"[^}]*\} [1-9]/m);
   });
 
   it('sends REST edits and other editors’ committed edits to watchers, and refuses their writes', async () => {

@@ -55,8 +55,12 @@ type AppendOutcome = { ids: number[]; at: Date } | StaleEpochError;
  */
 const SESSIONS_PER_BATCH = 256;
 
+/** What one batch transaction of live edits took; for metrics. */
+export type AppendBatchObserver = (batch: { updates: number; seconds: number; ok: boolean }) => void;
+
 export class SessionStore {
   readonly #db: Database;
+  readonly #observe: AppendBatchObserver;
   // The node's live edits, batched across sessions: one transaction (a handful of statements and one
   // fsync) for every session that committed in the same turn, rather than one each. A failed batch
   // fails only its sessions (they reload), never the batches after it.
@@ -65,8 +69,9 @@ export class SessionStore {
     maxBatch: SESSIONS_PER_BATCH,
   });
 
-  constructor(db: Database) {
+  constructor(db: Database, observe: AppendBatchObserver = () => {}) {
     this.#db = db;
+    this.#observe = observe;
   }
 
   /** Highest epoch ever written: the embedded placement starts one above it. */
@@ -216,6 +221,19 @@ export class SessionStore {
    * updates, events and audit entries of the rest, each in multi-row INSERTs.
    */
   async #appendBatch(batch: Append[]): Promise<AppendOutcome[]> {
+    const started = performance.now();
+    const updates = batch.reduce((sum, append) => sum + append.updates.length, 0);
+    try {
+      const outcomes = await this.#appendTransaction(batch);
+      this.#observe({ updates, seconds: (performance.now() - started) / 1000, ok: true });
+      return outcomes;
+    } catch (error) {
+      this.#observe({ updates, seconds: (performance.now() - started) / 1000, ok: false });
+      throw error;
+    }
+  }
+
+  async #appendTransaction(batch: Append[]): Promise<AppendOutcome[]> {
     const at = new Date();
     return this.#db.em().transactional(async (em) => {
       const fenced = await em
