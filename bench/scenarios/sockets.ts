@@ -452,7 +452,7 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summary: S
     raised
       ? `which the harness then raises with \`prlimit\` to ${[...new Set(limits.map((l) => l.server))].join(', ')}`
       : `which the harness tries to raise to ${settings.fileLimit} with \`prlimit\`; **this machine does not allow it** (no CAP_SYS_RESOURCE: the hard limit stays ${[...new Set(limits.map((l) => l.server))].join(', ')})`
-  } (load processes: ${[...new Set(limits.flatMap((l) => l.loadProcesses))].join(', ')}); every socket is one file descriptor on each side.`;
+  }; the load processes' limit: ${[...new Set(limits.flatMap((l) => l.loadProcesses))].join(', ')}. Every socket is one file descriptor on each side.`;
   const loadBound = summary.rampLoadCpuPercentMax.max >= 80;
   const loadLine = loadBound
     ? `\n\n**The connect rate is a lower bound:** a load process used ${fixed(summary.rampLoadCpuPercentMax.max, 0)} % of a core during the ramp (socket.io-client's handshakes cost the client about as much as the server), and the server, the load process${settings.loadProcesses > 1 ? 'es' : ''} and PostgreSQL share ${context.machine.cores} cores; more load processes on the same machine take CPU from the server (\`BENCH_SOCKETS_LOAD_PROCESSES\`, \`BENCH_SOCKETS_CONCURRENCY\`).`
