@@ -57,4 +57,10 @@ describe('group commit', () => {
     expect(committer.failure).toBeUndefined();
     expect(await committer.append(6)).toBe(6);
   });
+
+  it('starts again for an item appended by a caller its last batch woke', async () => {
+    const committer = new GroupCommitter<number, number>(async (items) => items);
+    const chained = committer.append(1).then(() => committer.append(2));
+    expect(await chained).toBe(2);
+  });
 });

@@ -6,6 +6,7 @@
 // ratio of this server's p99 to each peer's. The peers are installed under bench/peers with their
 // own lockfile (bench/support/peer-install.ts).
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
@@ -21,6 +22,7 @@ import { databaseSettingsLine, table, upsertSection } from '../support/markdown.
 import { ensurePeersInstalled, peerVersions } from '../support/peer-install.ts';
 import { startPeerServer, type PeerName } from '../support/peer-server.ts';
 import { chartImage, writeCharts } from '../support/charts.ts';
+import { scrapeMetrics, sumOf } from '../support/prometheus.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
@@ -81,7 +83,27 @@ type RunResult = {
   histograms: Record<Metric, ReturnType<typeof latencyHistogram>>;
   server: ServerUsage | null;
   machineCpuBusyPercent: number | null;
+  /** This server only: its batch commits of live edits over the window (from /metrics). */
+  commits: CommitStats | null;
 } & CombinedLoad;
+
+/** Batch transactions of live edits over the window: how many a second, how big, how long on average. */
+type CommitStats = { perSecond: number; updatesPerCommit: number; meanMs: number; failed: number };
+
+/** The session_commit_* counters now: transactions committed and failed, their seconds, the updates in them. */
+async function commitCounters(baseUrl: string): Promise<{ committed: number; failed: number; seconds: number; updates: number }> {
+  const samples = await scrapeMetrics(baseUrl);
+  const value = (name: string, where: Record<string, string> = {}) => {
+    const sum = sumOf(samples, name, where);
+    return Number.isNaN(sum) ? 0 : sum;
+  };
+  return {
+    committed: value('session_commit_seconds_count', { outcome: 'committed' }),
+    failed: value('session_commit_seconds_count', { outcome: 'failed' }),
+    seconds: value('session_commit_seconds_sum', { outcome: 'committed' }),
+    updates: value('session_commit_batch_updates_sum'),
+  };
+}
 
 async function runOnce(context: ScenarioContext, settings: Settings, target: Target, run: number, secret: string, databases: Record<Backend, Record<string, string>>): Promise<RunResult> {
   const log = (message: string) => console.error(`[peers] ${message}`);
@@ -91,6 +113,7 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
     log(`run ${run}/${settings.runs} ${TARGET_NAMES[target]}: starting the server`);
     let pid: number;
     let stop: () => Promise<void>;
+    let metricsUrl: string | undefined;
     let child: CoordinatedChild<LiveEditsReady, LiveEditsResult>;
     if (target === 'glavito-postgresql' || target === 'glavito-sqlite') {
       const backend: Backend = target === 'glavito-postgresql' ? 'postgresql' : 'sqlite';
@@ -104,6 +127,7 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
       });
       pid = server.pid;
       stop = () => server.stop();
+      metricsUrl = server.baseUrl;
       if (backend === 'sqlite' && run === 1) databases.sqlite = sqliteSettings(path.join(dataDir, 'onboarding.sqlite'));
       // The live-edits load generator with one layout per session: editors only edit, observers only observe.
       const layout = { editorUrls: Array<string>(settings.editorsPerDoc).fill(server.baseUrl), observerUrls: Array<string>(settings.observersPerDoc).fill(server.baseUrl) };
@@ -141,7 +165,11 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
     try {
       await child.ready;
       const startAt = Date.now() + 1_000;
-      const usage = measureWindow([pid], startAt + settings.warmupMs - Date.now(), settings.durationMs, log);
+      const windowStart = startAt + settings.warmupMs;
+      const usage = measureWindow([pid], windowStart - Date.now(), settings.durationMs, log);
+      const counters = (at: number) => (metricsUrl === undefined ? undefined : sleep(Math.max(0, at - Date.now())).then(() => commitCounters(metricsUrl)).catch(() => undefined));
+      const commitsAtStart = counters(windowStart);
+      const commitsAtEnd = counters(windowStart + settings.durationMs);
       child.go({ type: 'go', startAtEpochMs: startAt });
       let result: LiveEditsResult;
       try {
@@ -149,6 +177,17 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
       } finally {
         usage.cancel();
       }
+      const [before, after] = await Promise.all([commitsAtStart, commitsAtEnd]);
+      const committed = before && after ? after.committed - before.committed : 0;
+      const commits: CommitStats | null =
+        before && after
+          ? {
+              perSecond: committed / (settings.durationMs / 1000),
+              updatesPerCommit: committed > 0 ? (after.updates - before.updates) / committed : 0,
+              meanMs: committed > 0 ? ((after.seconds - before.seconds) * 1000) / committed : 0,
+              failed: after.failed - before.failed,
+            }
+          : null;
       const samples: Record<Metric, Float64Array> = { peer: result.samples.peerMs, allPeers: result.samples.allPeersMs };
       const combined = combineLoads([result]);
       const out: RunResult = {
@@ -159,12 +198,14 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
         histograms: { peer: latencyHistogram(samples.peer), allPeers: latencyHistogram(samples.allPeers) },
         server: usage.servers()[0] ?? null,
         machineCpuBusyPercent: usage.machineCpuBusyPercent(),
+        commits,
         ...combined,
       };
       log(
         `run ${run} ${TARGET_NAMES[target]}: ${count(out.madePerSecond)} edits/s made; edit→observer p50 ${fixed(out.latencyMs.peer.p50, 1)} ms, p99 ${fixed(out.latencyMs.peer.p99, 1)} ms; ` +
           `errors ${out.errorsInWindow} / ${out.errorsTotal}; server CPU ${out.server ? `${fixed(out.server.cpuPercentOfOneCore, 0)} %, RSS ${fixed(out.server.peakRssMiB, 0)} MiB` : '?'}`,
       );
+      if (commits) log(`run ${run} ${TARGET_NAMES[target]}: ${count(commits.perSecond)} batch commits/s, ${fixed(commits.updatesPerCommit, 1)} updates each, ${fixed(commits.meanMs, 1)} ms mean, ${commits.failed} failed`);
       if (out.errorSamples.length > 0) log(`first errors: ${out.errorSamples.slice(0, 3).join(' | ')}`);
       return out;
     } finally {
@@ -209,7 +250,7 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summaries:
   const errorKinds = summaries.flatMap((s) => Object.entries(s.errorsByKind).map(([kind, n]) => `${TARGET_NAMES[s.target]}: ${n} × \`${kind}\``));
   const loads = results.map((r) => r.loadAverage1m).filter((v) => Number.isFinite(v));
   const perRun = table(
-    ['run', 'target', 'edits made/s', 'p50 ms', 'p99 ms', 'errors (window / all)', 'server CPU', 'server peak RSS MiB', 'load process CPU, event-loop p99 ms', 'load average before'],
+    ['run', 'target', 'edits made/s', 'p50 ms', 'p99 ms', 'errors (window / all)', 'server CPU', 'server peak RSS MiB', 'batch commits/s, updates each, mean ms', 'load process CPU, event-loop p99 ms', 'load average before'],
     results.map((r) => [
       String(r.run),
       TARGET_NAMES[r.target],
@@ -219,6 +260,7 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summaries:
       `${r.errorsInWindow} / ${r.errorsTotal}${r.drainTimedOut ? ' (drain timed out)' : ''}`,
       r.server ? `${fixed(r.server.cpuPercentOfOneCore, 0)} %` : '—',
       r.server ? fixed(r.server.peakRssMiB, 0) : '—',
+      r.commits ? `${count(r.commits.perSecond)}, ${fixed(r.commits.updatesPerCommit, 1)}, ${fixed(r.commits.meanMs, 1)}${r.commits.failed > 0 ? ` (${r.commits.failed} failed)` : ''}` : '—',
       r.loadProcesses.map((p) => `${fixed(p.cpuPercentOfOneCore, 0)} %, ${fixed(p.loadGenerator.eventLoopDelayMs.p99, 1)}`).join('; '),
       fixed(r.loadAverage1m, 2),
     ]),
@@ -258,6 +300,8 @@ observer; *all observers*: until the last of the ${settings.observersPerDoc}. Me
 highest run in brackets. Server CPU: user + system of the server process over the window
 (/proc, 100 % = one core); RSS: peak (VmHWM). Machine CPU busy: all cores, load generator and
 database included.
+*Batch commits* (this server, in the table of every run): its node-wide transactions of live edits over the
+window, from \`session_commit_seconds\` and \`session_commit_batch_updates\` on /metrics.
 
 **What each acknowledges** (not the same guarantee: the latencies of this server include a durable commit, the peers' do not):
 ${summaries.map((s) => `- ${TARGET_NAMES[s.target]}: ${ACKNOWLEDGES[s.target]}.`).join('\n')}
