@@ -77,7 +77,7 @@ const FULL: Settings = {
   socketUpdatesPerSecond: 10_000,
   runs: 3,
 };
-const QUICK: Settings = { ...FULL, streamSeconds: 20, yjsWarmupEdits: 8_000, pgWarmupMs: 1_000, pgDurationMs: 3_000, serverWarmupMs: 2_000, serverDurationMs: 8_000, serverDrainMs: 5_000, runs: 1 };
+const QUICK: Settings = { ...FULL, streamSeconds: 10, yjsWarmupEdits: 4_000, pgWarmupMs: 1_000, pgDurationMs: 2_000, serverWarmupMs: 1_000, serverDurationMs: 5_000, serverDrainMs: 5_000, runs: 1 };
 
 type YjsResult = {
   edits: number;

@@ -61,7 +61,7 @@ const FULL: Settings = {
   failoverTargetMs: 5_000,
   failoverTimeoutMs: 30_000,
 };
-const QUICK: Settings = { ...FULL, sessions: 10, warmupMs: 1_000, durationMs: 5_000, drainMs: 10_000, latencyRuns: 1, kills: 3 };
+const QUICK: Settings = { ...FULL, sessions: 10, warmupMs: 1_000, durationMs: 5_000, drainMs: 10_000, latencyRuns: 1, kills: 2 };
 
 /** Above this the editors would soon overflow the introduction's 10,000 characters: the kills stop there. */
 const TEXT_LIMIT = 9_000;

@@ -59,7 +59,7 @@ const FULL: Settings = {
   syncTimeoutMs: 30_000,
   socketUpdatesPerSecond: 60,
 };
-const QUICK: Settings = { ...FULL, docs: 20, warmupMs: 2_000, durationMs: 20_000, drainMs: 10_000, runs: 1 };
+const QUICK: Settings = { ...FULL, docs: 20, warmupMs: 1_000, durationMs: 6_000, drainMs: 10_000, runs: 1 };
 
 type Target = 'glavito-cluster' | 'hocuspocus-redis';
 const TARGETS: readonly Target[] = ['glavito-cluster', 'hocuspocus-redis'];

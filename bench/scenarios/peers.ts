@@ -54,7 +54,7 @@ const FULL: Settings = {
   syncTimeoutMs: 30_000,
   socketUpdatesPerSecond: 60,
 };
-const QUICK: Settings = { ...FULL, docs: 20, warmupMs: 1_000, durationMs: 8_000, drainMs: 10_000, runs: 1 };
+const QUICK: Settings = { ...FULL, docs: 20, warmupMs: 1_000, durationMs: 6_000, drainMs: 10_000, runs: 1 };
 
 type Target = 'glavito-postgresql' | 'glavito-sqlite' | PeerName;
 const TARGETS: readonly Target[] = ['glavito-postgresql', 'glavito-sqlite', 'hocuspocus', 'y-websocket'];

@@ -54,7 +54,7 @@ const FULL: Settings = {
   runs: 3,
   fileLimit: 65_536,
 };
-const QUICK: Settings = { ...FULL, sockets: 2_000, loadProcesses: 1, settleMs: 1_000, idleMs: 5_000, runs: 1 };
+const QUICK: Settings = { ...FULL, sockets: 1_000, loadProcesses: 1, settleMs: 1_000, idleMs: 3_000, runs: 1 };
 /** Descriptors left free in the server beside the ones it had open before the first socket. */
 const FD_HEADROOM = 100;
 
