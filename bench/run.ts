@@ -76,7 +76,9 @@ try {
   };
   for (const scenario of selected) {
     console.error(`[bench] ${scenario.name}${quick ? ' (quick)' : ''}`);
+    const started = performance.now();
     await scenario.run(context);
+    console.error(`[bench] ${scenario.name} took ${((performance.now() - started) / 1000).toFixed(0)} s`);
   }
 } catch (error) {
   failed = true;

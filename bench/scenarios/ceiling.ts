@@ -24,7 +24,7 @@ import { table, upsertSection } from '../support/markdown.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
-import { measureWindow, type ServerUsage } from '../support/window-usage.ts';
+import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
 /** The goal for one 2-core node. */
 const GOAL_EDITS_PER_SECOND = 5_000;
@@ -77,7 +77,7 @@ const FULL: Settings = {
   socketUpdatesPerSecond: 10_000,
   runs: 3,
 };
-const QUICK: Settings = { ...FULL, streamSeconds: 10, yjsWarmupEdits: 4_000, pgWarmupMs: 1_000, pgDurationMs: 2_000, serverWarmupMs: 1_000, serverDurationMs: 5_000, serverDrainMs: 5_000, runs: 1 };
+const QUICK: Settings = { ...FULL, streamSeconds: 10, yjsWarmupEdits: 4_000, pgWarmupMs: 1_000, pgDurationMs: 2_000, serverWarmupMs: 1_000, serverDurationMs: 4_000, serverDrainMs: 5_000, runs: 1 };
 
 type YjsResult = {
   edits: number;
@@ -145,15 +145,7 @@ async function runServer(context: ScenarioContext, settings: Settings, run: numb
         settings.syncTimeoutMs * 4 + settings.serverWarmupMs + settings.serverDurationMs + settings.serverDrainMs + 120_000,
       );
       await child.ready;
-      const startAt = Date.now() + 1_000;
-      const usage = measureWindow([server.pid], startAt + settings.serverWarmupMs - Date.now(), settings.serverDurationMs, log);
-      child.go({ type: 'go', startAtEpochMs: startAt });
-      let result: LiveEditsResult;
-      try {
-        result = await child.result;
-      } finally {
-        usage.cancel();
-      }
+      const { result, usage } = await runOneLoadWindow(child, [server.pid], { warmupMs: settings.serverWarmupMs, durationMs: settings.serverDurationMs }, log);
       const combined = combineLoads([result]);
       const out: ServerResult = {
         ...combined,

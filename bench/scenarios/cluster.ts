@@ -28,7 +28,7 @@ import { table, upsertSection } from '../support/markdown.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, round, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
-import { measureWindow, type ServerUsage } from '../support/window-usage.ts';
+import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
 /** editorsPerSession: on the session's editor node; its observers are one on each other node. */
 type Settings = LiveLoadSettings & {
@@ -61,7 +61,7 @@ const FULL: Settings = {
   failoverTargetMs: 5_000,
   failoverTimeoutMs: 30_000,
 };
-const QUICK: Settings = { ...FULL, sessions: 10, warmupMs: 1_000, durationMs: 5_000, drainMs: 10_000, latencyRuns: 1, kills: 2 };
+const QUICK: Settings = { ...FULL, sessions: 10, warmupMs: 1_000, durationMs: 4_000, drainMs: 10_000, latencyRuns: 1, kills: 2 };
 
 /** Above this the editors would soon overflow the introduction's 10,000 characters: the kills stop there. */
 const TEXT_LIMIT = 9_000;
@@ -163,16 +163,8 @@ async function latencyRun(context: ScenarioContext, settings: Settings, run: num
     );
     const ready = await child.ready;
     const owners = await ownersOf(cluster, ready.sessionIds);
-    const startAt = Date.now() + 1_000;
     const pids = cluster.nodes.map((node) => node.process.child.pid ?? Number.NaN);
-    const usage = measureWindow(pids, startAt + settings.warmupMs - Date.now(), settings.durationMs, log);
-    child.go({ type: 'go', startAtEpochMs: startAt });
-    let result: LiveEditsResult;
-    try {
-      result = await child.result;
-    } finally {
-      usage.cancel();
-    }
+    const { result, usage } = await runOneLoadWindow(child, pids, settings, log);
     const ownersAfter = await ownersOf(cluster, result.sessionIds);
     const where = (session: number, participant: number): Where => ({
       editorOnOwner: editorNode(session, settings) === owners[session],

@@ -67,7 +67,7 @@ const FULL: Settings = {
   metricsEveryMs: 10_000,
   slowEventMs: 100,
 };
-const QUICK: Settings = { ...FULL, integrations: 200, checkIntervalMs: 3_000, connectSpreadMs: 2_000, warmupMs: 4_000, durationMs: 10_000, runs: 1 };
+const QUICK: Settings = { ...FULL, integrations: 200, checkIntervalMs: 3_000, connectSpreadMs: 2_000, warmupMs: 3_000, durationMs: 6_000, runs: 1 };
 
 const log = (message: string) => console.error(`[integrations] ${message}`);
 

@@ -20,7 +20,7 @@ import { table, upsertSection, databaseSettingsLine } from '../support/markdown.
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
-import { measureWindow, type ServerUsage } from '../support/window-usage.ts';
+import { runLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
 type Settings = LiveLoadSettings & {
   runsPerBackend: number;
@@ -397,15 +397,7 @@ async function runOnce(
       );
       // A child that fails in set-up rejects `ready`; the others are killed when the run ends.
       await Promise.all(children.map((child) => child.ready));
-      const startAt = Date.now() + 1_000;
-      const usage = measureWindow([server.pid], startAt + settings.warmupMs - Date.now(), settings.durationMs, log);
-      for (const child of children) child.go({ type: 'go', startAtEpochMs: startAt });
-      let results: LiveEditsResult[];
-      try {
-        results = await Promise.all(children.map((child) => child.result));
-      } finally {
-        usage.cancel();
-      }
+      const { results, usage } = await runLoadWindow(children, [server.pid], settings, log);
       result = combine(backend, run, { before: codeBefore, after: codeBefore }, loadAverage1m, results, usage.servers()[0] ?? null, usage.machineCpuBusyPercent());
     } finally {
       await server.stop();

@@ -7,28 +7,27 @@
 // is left out. Edit → observer latency, edits/s, errors, CPU and RSS per node; medians of repeated
 // runs and the ratio of this server's p99 to Hocuspocus's.
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { Cluster } from '../../test/support/cluster.ts';
 import { TEST_JWT_SECRET } from '../../test/support/config.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
-import { startCoordinatedChild, trackProcess, type CoordinatedChild } from '../support/children.ts';
-import { chartImage, chartPath, distributionChart, mergeHistograms, PALETTE, renderSvg } from '../support/charts.ts';
+import { trackProcess, type CoordinatedChild } from '../support/children.ts';
+import { chartImage, writeCharts } from '../support/charts.ts';
 import { postgresSettings } from '../support/databases.ts';
 import { count, fixed, percent, spreadOf, withSpread, type Spread } from '../support/format.ts';
 import { combineLoads, roundedSummary, summarizeRuns, type CombinedLoad, type RunsSummary } from '../support/live-edits-combine.ts';
-import { startLiveEditsLoad } from '../support/live-edits-load.ts';
+import { startLiveEditsLoad, startPeerEditsLoad } from '../support/live-edits-load.ts';
 import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit } from '../support/machine.ts';
 import { table, upsertSection } from '../support/markdown.ts';
-import { ensurePeersInstalled, PEERS_DIR, peerVersions } from '../support/peer-install.ts';
+import { ensurePeersInstalled, peerVersions } from '../support/peer-install.ts';
 import { startPeerNodes } from '../support/peer-server.ts';
 import { writeRawResults } from '../support/raw-results.ts';
-import type { Scenario, ScenarioContext } from '../support/scenario.ts';
+import { selectedTargets, type Scenario, type ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
-import { measureWindow, type ServerUsage } from '../support/window-usage.ts';
+import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
 type Settings = {
   nodes: number;
@@ -59,7 +58,7 @@ const FULL: Settings = {
   syncTimeoutMs: 30_000,
   socketUpdatesPerSecond: 60,
 };
-const QUICK: Settings = { ...FULL, docs: 20, warmupMs: 1_000, durationMs: 6_000, drainMs: 10_000, runs: 1 };
+const QUICK: Settings = { ...FULL, docs: 20, warmupMs: 1_000, durationMs: 4_000, drainMs: 10_000, runs: 1 };
 
 type Target = 'glavito-cluster' | 'hocuspocus-redis';
 const TARGETS: readonly Target[] = ['glavito-cluster', 'hocuspocus-redis'];
@@ -147,30 +146,12 @@ async function startGlavito(context: ScenarioContext, settings: Settings, run: n
 async function startHocuspocus(context: ScenarioContext, settings: Settings, run: number, redisUrl: string, dataDir: string): Promise<Started> {
   const prefix = `bench-peers-cluster-${context.quick ? 'q' : 'f'}-${run}-${randomBytes(4).toString('hex')}`;
   const servers = await startPeerNodes('hocuspocus', settings.nodes, (i) => path.join(dataDir, `hocuspocus-n${i + 1}.sqlite`), { redis: { url: redisUrl, prefix } });
-  const child = startCoordinatedChild<LiveEditsReady, LiveEditsResult>(
-    'bench/load/peer-edits.ts',
-    {
-      processIndex: 0,
-      target: 'hocuspocus',
-      layouts: layoutsFor(
-        settings,
-        servers.map((server) => server.url),
-      ),
-      docPrefix: `bench-${run}`,
-      docFrom: 0,
-      docTo: settings.docs,
-      editorsPerDoc: settings.editorsPerDoc,
-      observersPerDoc: settings.observersPerDoc,
-      editsPerSecond: settings.editsPerSecondPerEditor,
-      warmupMs: settings.warmupMs,
-      durationMs: settings.durationMs,
-      drainMs: settings.drainMs,
-      setupConcurrency: settings.setupConcurrency,
-      syncTimeoutMs: settings.syncTimeoutMs,
-    },
-    {},
-    settings.syncTimeoutMs * 4 + settings.warmupMs + settings.durationMs + settings.drainMs + 120_000,
-  );
+  const child = startPeerEditsLoad(settings, 'hocuspocus', `bench-${run}`, {
+    layouts: layoutsFor(
+      settings,
+      servers.map((server) => server.url),
+    ),
+  });
   return {
     ids: servers.map((_, i) => `n${i + 1}`),
     pids: servers.map((server) => server.pid),
@@ -189,15 +170,7 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
     const started = target === 'glavito-cluster' ? await startGlavito(context, settings, run, redisUrl, facts) : await startHocuspocus(context, settings, run, redisUrl, dataDir);
     try {
       const ready = await started.child.ready;
-      const startAt = Date.now() + 1_000;
-      const usage = measureWindow(started.pids, startAt + settings.warmupMs - Date.now(), settings.durationMs, log);
-      started.child.go({ type: 'go', startAtEpochMs: startAt });
-      let result: LiveEditsResult;
-      try {
-        result = await started.child.result;
-      } finally {
-        usage.cancel();
-      }
+      const { result, usage } = await runOneLoadWindow(started.child, started.pids, settings, log);
       const owners = started.owners ? await started.owners(ready.sessionIds) : undefined;
       const samples: Record<Metric, Float64Array> = { peer: result.samples.peerMs, allPeers: result.samples.allPeersMs, ack: result.samples.ackMs };
       const out: RunResult = {
@@ -245,28 +218,7 @@ function summarize(results: readonly RunResult[], target: Target): Summary | und
   };
 }
 
-/** The latency chart: edit → observer CDF per target, runs pooled (the peers chart's form; charts.ts draws only the scenarios it knows). */
-function writeLatencyChart(context: ScenarioContext, jsonPath: string, results: readonly RunResult[], settings: Settings): string | undefined {
-  const chart = distributionChart(
-    `peers-cluster: edit → observer latency, editors on n1, observers on n2 and n3`,
-    [
-      `${context.command} · commit ${context.commit} · ${context.startedAt.slice(0, 10)} · ${context.machine.cpuModel}, ${context.machine.cores} cores${context.quick ? ' · quick smoke run, not for quoting' : ''}`,
-      `${settings.docs} documents × ${settings.editorsPerDoc} editors (2 edits/s each) + ${settings.observersPerDoc} observers; 10-per-decade histograms, ${settings.runs > 1 ? `all ${settings.runs} runs pooled per line` : 'one run'}; y in nines, the top of each line is its maximum.`,
-    ],
-    TARGETS.filter((target) => results.some((r) => r.target === target)).map((target, i) => ({
-      label: target === 'glavito-cluster' ? 'this server, 3 nodes (ack after commit)' : 'Hocuspocus 3 + Redis, 3 nodes (from memory, stored after a debounce)',
-      histogram: mergeHistograms(results.filter((r) => r.target === target).map((r) => r.histograms.peer)),
-      color: PALETTE[i % PALETTE.length] as string,
-      dash: target === 'glavito-cluster' ? undefined : '6 4',
-    })),
-  );
-  if (chart === undefined) return undefined;
-  const file = chartPath(jsonPath, 'latency');
-  fs.writeFileSync(file, renderSvg(chart));
-  return file;
-}
-
-function renderMarkdown(context: ScenarioContext, settings: Settings, summaries: readonly Summary[], results: readonly RunResult[], facts: { postgres?: Record<string, string> }, jsonPath: string, versions: Record<string, string>, chart: boolean): string {
+function renderMarkdown(context: ScenarioContext, settings: Settings, summaries: readonly Summary[], results: readonly RunResult[], facts: { postgres?: Record<string, string> }, jsonPath: string, versions: Record<string, string>): string {
   const rel = path.relative(REPO_ROOT, jsonPath);
   const nodeCells = (s: Summary) => s.nodes.map((n) => `${n.id} ${fixed(n.cpuPercentOfOneCore.median, 0)} %`).join(', ');
   const latencyRows = summaries.map((s) => [
@@ -369,7 +321,7 @@ ${errorKinds.length > 0 ? `Errors by kind: ${errorKinds.join('; ')}.` : 'No erro
 before the runs ${fixed(Math.min(...loads), 1)}–${fixed(Math.max(...loads), 1)}. ${settings.runs > 1 ? 'Read the brackets (lowest and highest run) before comparing.' : 'One run per target: no spread to read; quote only the full run.'} Three nodes on one
 box compete for the same cores, so this measures the cross-node path's cost under contention, not a deployment with a machine per node.
 
-${chart ? chartImage(jsonPath, 'latency') : ''}
+${chartImage(jsonPath, 'latency')}
 
 <details><summary>Every run</summary>
 
@@ -387,13 +339,8 @@ async function runPeersCluster(context: ScenarioContext): Promise<void> {
   // The cluster harness creates each cluster's database on the PostgreSQL the tests name (test/support/isolation.ts).
   process.env.TEST_DATABASE_URL = context.postgres.url;
   ensurePeersInstalled(log);
-  const lock = JSON.parse(fs.readFileSync(path.join(PEERS_DIR, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
-  const versions = { ...peerVersions(), '@hocuspocus/extension-redis': lock.packages['node_modules/@hocuspocus/extension-redis']?.version ?? 'missing' };
-  // BENCH_PEERS_CLUSTER_TARGETS=a,b runs only those targets (to profile or compare one; not for the report of record).
-  const only = process.env.BENCH_PEERS_CLUSTER_TARGETS?.split(',').filter((name) => name !== '');
-  const unknown = only?.filter((name) => !(TARGETS as readonly string[]).includes(name)) ?? [];
-  if (unknown.length > 0) throw new Error(`BENCH_PEERS_CLUSTER_TARGETS: unknown ${unknown.join(', ')} (targets: ${TARGETS.join(', ')})`);
-  const targets = only === undefined ? TARGETS : TARGETS.filter((target) => only.includes(target));
+  const versions = peerVersions();
+  const targets = selectedTargets('BENCH_PEERS_CLUSTER_TARGETS', TARGETS);
   const facts: { postgres?: Record<string, string> } = {};
   const results: RunResult[] = [];
   for (let run = 1; run <= settings.runs; run += 1) {
@@ -417,14 +364,14 @@ async function runPeersCluster(context: ScenarioContext): Promise<void> {
     summaries: summaries.map((s) => roundedSummary(s, METRICS)),
     runs: sorted,
   });
-  const chart = writeLatencyChart(context, jsonPath, sorted, settings);
+  const charts = writeCharts(jsonPath);
   upsertSection(
     path.join(REPO_ROOT, 'BENCHMARKS.md'),
     sectionName,
-    renderMarkdown(context, settings, summaries, sorted, facts, jsonPath, versions, chart !== undefined),
+    renderMarkdown(context, settings, summaries, sorted, facts, jsonPath, versions),
     context.quick ? {} : { before: 'peers-cluster-quick' },
   );
-  log(`wrote ${path.relative(REPO_ROOT, jsonPath)}${chart !== undefined ? `, ${path.relative(REPO_ROOT, chart)}` : ''} and BENCHMARKS.md`);
+  log(`wrote ${[jsonPath, ...charts].map((file) => path.relative(REPO_ROOT, file)).join(', ')} and BENCHMARKS.md`);
 }
 
 export const peersCluster: Scenario = {

@@ -11,11 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
-import { startBenchServer, startCoordinatedChild, type CoordinatedChild } from '../support/children.ts';
+import { startBenchServer, type CoordinatedChild } from '../support/children.ts';
 import { BACKEND_NAMES, runDatabase, sqliteSettings, type Backend } from '../support/databases.ts';
 import { count, fixed, percent, withSpread } from '../support/format.ts';
 import { combineLoads, roundedSummary, summarizeRuns, summarizeServer, type CombinedLoad, type RunsSummary, type ServerOverRuns } from '../support/live-edits-combine.ts';
-import { startLiveEditsLoad } from '../support/live-edits-load.ts';
+import { startLiveEditsLoad, startPeerEditsLoad } from '../support/live-edits-load.ts';
 import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit } from '../support/machine.ts';
 import { databaseSettingsLine, table, upsertSection } from '../support/markdown.ts';
@@ -24,9 +24,9 @@ import { startPeerServer, type PeerName } from '../support/peer-server.ts';
 import { chartImage, writeCharts } from '../support/charts.ts';
 import { scrapeMetrics, sumOf } from '../support/prometheus.ts';
 import { writeRawResults } from '../support/raw-results.ts';
-import type { Scenario, ScenarioContext } from '../support/scenario.ts';
+import { selectedTargets, type Scenario, type ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
-import { measureWindow, type ServerUsage } from '../support/window-usage.ts';
+import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
 type Settings = {
   docs: number;
@@ -54,7 +54,7 @@ const FULL: Settings = {
   syncTimeoutMs: 30_000,
   socketUpdatesPerSecond: 60,
 };
-const QUICK: Settings = { ...FULL, docs: 20, warmupMs: 1_000, durationMs: 6_000, drainMs: 10_000, runs: 1 };
+const QUICK: Settings = { ...FULL, docs: 20, warmupMs: 1_000, durationMs: 4_000, drainMs: 10_000, runs: 1 };
 
 type Target = 'glavito-postgresql' | 'glavito-sqlite' | PeerName;
 const TARGETS: readonly Target[] = ['glavito-postgresql', 'glavito-sqlite', 'hocuspocus', 'y-websocket'];
@@ -140,44 +140,16 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
       const server = await startPeerServer(target, path.join(dataDir, 'hocuspocus.sqlite'));
       pid = server.pid;
       stop = () => server.stop();
-      child = startCoordinatedChild<LiveEditsReady, LiveEditsResult>(
-        'bench/load/peer-edits.ts',
-        {
-          processIndex: 0,
-          target,
-          url: server.url,
-          docPrefix: `bench-${run}`,
-          docFrom: 0,
-          docTo: settings.docs,
-          editorsPerDoc: settings.editorsPerDoc,
-          observersPerDoc: settings.observersPerDoc,
-          editsPerSecond: settings.editsPerSecondPerEditor,
-          warmupMs: settings.warmupMs,
-          durationMs: settings.durationMs,
-          drainMs: settings.drainMs,
-          setupConcurrency: settings.setupConcurrency,
-          syncTimeoutMs: settings.syncTimeoutMs,
-        },
-        {},
-        settings.syncTimeoutMs * 4 + settings.warmupMs + settings.durationMs + settings.drainMs + 120_000,
-      );
+      child = startPeerEditsLoad(settings, target, `bench-${run}`, { url: server.url });
     }
     try {
       await child.ready;
-      const startAt = Date.now() + 1_000;
-      const windowStart = startAt + settings.warmupMs;
-      const usage = measureWindow([pid], windowStart - Date.now(), settings.durationMs, log);
       const counters = (at: number) => (metricsUrl === undefined ? undefined : sleep(Math.max(0, at - Date.now())).then(() => commitCounters(metricsUrl)).catch(() => undefined));
-      const commitsAtStart = counters(windowStart);
-      const commitsAtEnd = counters(windowStart + settings.durationMs);
-      child.go({ type: 'go', startAtEpochMs: startAt });
-      let result: LiveEditsResult;
-      try {
-        result = await child.result;
-      } finally {
-        usage.cancel();
-      }
-      const [before, after] = await Promise.all([commitsAtStart, commitsAtEnd]);
+      let commitsAtEdges: Promise<[Awaited<ReturnType<typeof counters>>, Awaited<ReturnType<typeof counters>>]> = Promise.resolve([undefined, undefined]);
+      const { result, usage } = await runOneLoadWindow(child, [pid], settings, log, (windowStart) => {
+        commitsAtEdges = Promise.all([counters(windowStart), counters(windowStart + settings.durationMs)]);
+      });
+      const [before, after] = await commitsAtEdges;
       const committed = before && after ? after.committed - before.committed : 0;
       const commits: CommitStats | null =
         before && after
@@ -337,11 +309,7 @@ async function runPeers(context: ScenarioContext): Promise<void> {
   const secret = randomBytes(32).toString('base64url');
   const databases: Record<Backend, Record<string, string>> = { postgresql: {}, sqlite: {} };
   const results: RunResult[] = [];
-  // BENCH_PEERS_TARGETS=a,b runs only those targets (to profile or compare one; not for the report of record).
-  const only = process.env.BENCH_PEERS_TARGETS?.split(',').filter((name) => name !== '');
-  const unknown = only?.filter((name) => !(TARGETS as readonly string[]).includes(name)) ?? [];
-  if (unknown.length > 0) throw new Error(`BENCH_PEERS_TARGETS: unknown ${unknown.join(', ')} (targets: ${TARGETS.join(', ')})`);
-  const targets = only === undefined ? TARGETS : TARGETS.filter((target) => only.includes(target));
+  const targets = selectedTargets('BENCH_PEERS_TARGETS', TARGETS);
   for (let run = 1; run <= settings.runs; run += 1) {
     for (const target of targets) results.push(await runOnce(context, settings, target, run, secret, databases));
   }

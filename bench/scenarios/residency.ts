@@ -62,7 +62,7 @@ const FULL: Settings = {
   runs: 3,
   requestTimeoutMs: 30_000,
 };
-const QUICK: Settings = { ...FULL, backends: ['postgresql'], sessions: 500, coldSamples: 200, idleMs: 3_000, settleMs: 1_500, afterPassivationMs: 8_000, runs: 1 };
+const QUICK: Settings = { ...FULL, backends: ['postgresql'], sessions: 300, coldSamples: 100, idleMs: 3_000, settleMs: 1_000, afterPassivationMs: 4_000, runs: 1 };
 
 const GOAL_RSS_MIB = 1024;
 const GOAL_SESSIONS = 10_000;

@@ -26,7 +26,7 @@ import { table, upsertSection } from '../support/markdown.ts';
 import { machineCpuJiffies, processCpuSeconds, processMemoryMiB, threadCpuSeconds } from '../support/proc.ts';
 import { scrapeMetrics, sumOf } from '../support/prometheus.ts';
 import { writeRawResults } from '../support/raw-results.ts';
-import type { Scenario, ScenarioContext } from '../support/scenario.ts';
+import { selectedTargets, type Scenario, type ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, round, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
 
 type Settings = {
@@ -54,7 +54,7 @@ const FULL: Settings = {
   runs: 3,
   fileLimit: 65_536,
 };
-const QUICK: Settings = { ...FULL, sockets: 1_000, loadProcesses: 1, settleMs: 1_000, idleMs: 3_000, runs: 1 };
+const QUICK: Settings = { ...FULL, sockets: 1_000, loadProcesses: 1, settleMs: 1_000, idleMs: 2_000, runs: 1 };
 /** Descriptors left free in the server beside the ones it had open before the first socket. */
 const FD_HEADROOM = 100;
 
@@ -578,7 +578,7 @@ ${table(['server', 'joined / synced', 'connects/s', 'connect + join (peers: sync
 async function runSockets(context: ScenarioContext): Promise<void> {
   const settings = withOverrides(context.quick ? QUICK : FULL);
   const databases: Record<Backend, Record<string, string>> = { postgresql: {}, sqlite: {} };
-  const targets = targetsToRun();
+  const targets = selectedTargets('BENCH_SOCKETS_TARGETS', ['glavito', 'hocuspocus', 'y-websocket'] as const);
   if (targets.some((target) => target !== 'glavito')) ensurePeersInstalled(log);
   const versions = targets.some((target) => target !== 'glavito') ? peerVersions() : {};
   const runs: RunResult[] = [];
@@ -603,17 +603,6 @@ async function runSockets(context: ScenarioContext): Promise<void> {
     : renderComparison(settings, summaries, versions);
   upsertSection(path.join(REPO_ROOT, 'BENCHMARKS.md'), context.quick ? 'sockets-quick' : 'sockets', body, context.quick ? {} : { before: 'sockets-quick' });
   log(`wrote ${path.relative(REPO_ROOT, jsonPath)} and BENCHMARKS.md`);
-}
-
-/** BENCH_SOCKETS_TARGETS=glavito,hocuspocus,y-websocket (default: all three) runs only those. */
-function targetsToRun(): Target[] {
-  const all: Target[] = ['glavito', 'hocuspocus', 'y-websocket'];
-  const raw = process.env.BENCH_SOCKETS_TARGETS;
-  if (raw === undefined || raw.trim() === '') return all;
-  const chosen = raw.split(',').map((name) => name.trim());
-  const unknown = chosen.filter((name) => !all.includes(name as Target));
-  if (unknown.length > 0) throw new Error(`BENCH_SOCKETS_TARGETS: unknown ${unknown.join(', ')} (known: ${all.join(', ')})`);
-  return all.filter((target) => chosen.includes(target));
 }
 
 export const sockets: Scenario = {

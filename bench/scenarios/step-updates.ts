@@ -40,7 +40,7 @@ const FULL: Settings = {
   requestTimeoutMs: 10_000,
   ceilingBlobBytes: 100,
 };
-const QUICK: Settings = { ...FULL, warmupMs: 1_000, durationMs: 4_000, runsPerBackend: 1 };
+const QUICK: Settings = { ...FULL, warmupMs: 1_000, durationMs: 3_000, runsPerBackend: 1 };
 
 /** loadAverage1m: the machine's 1-minute load average just before the run (other work on the box shows here). */
 type RunResult = { backend: Backend; kind: Kind; run: number; loadAverage1m: number; report: LoadReport };

@@ -450,15 +450,23 @@ const PEER_TARGETS: Record<string, string> = {
   'glavito-sqlite': 'this server, SQLite (ack after commit)',
   hocuspocus: 'Hocuspocus 3 + SQLite (from memory, stored after a debounce)',
   'y-websocket': '@y/websocket-server (memory only)',
+  'glavito-cluster': 'this server, 3 nodes (ack after commit)',
+  'hocuspocus-redis': 'Hocuspocus 3 + Redis, 3 nodes (from memory, stored after a debounce)',
 };
 
+const PEER_TITLES: Record<string, string> = {
+  peers: 'peers: edit → observer latency, this server and the peer servers on the same workload',
+  'peers-cluster': 'peers-cluster: edit → observer latency on 3 nodes, editors on n1, observers on n2 and n3',
+};
+
+/** The peers and peers-cluster scenarios: edit → observer CDF per target, runs pooled. */
 function peersCharts(raw: PeersRaw): Record<string, Chart | undefined> {
   const runs = raw.runs ?? [];
   const targets = unique(runs.map((r) => r.target));
   const perTarget = Math.max(0, ...targets.map((target) => runs.filter((r) => r.target === target).length));
   return {
     latency: distributionChart(
-      'peers: edit → observer latency, this server and the peer servers on the same workload',
+      PEER_TITLES[raw.scenario ?? 'peers'] ?? String(raw.scenario),
       [provenance(raw), `From 10-per-decade histograms, ${runsNote(perTarget)}; y in nines (90 %, 99 %, 99.9 %), the top of each line is its maximum.`],
       targets.map((target, i) => ({
         label: PEER_TARGETS[target] ?? target,
@@ -500,7 +508,7 @@ export function writeCharts(jsonPath: string): string[] {
           ? clusterCharts(raw)
           : raw.scenario === 'integrations'
             ? integrationsCharts(raw)
-            : raw.scenario === 'peers'
+            : raw.scenario === 'peers' || raw.scenario === 'peers-cluster'
               ? peersCharts(raw)
               : raw.scenario === 'residency'
                 ? residencyCharts(raw)

@@ -1,5 +1,5 @@
-// Starting the live-edits load generator (bench/load/live-edits.ts), as the live-edits and cluster
-// scenarios configure it.
+// Starting the load generators of live editing: bench/load/live-edits.ts (this server's SDK), as the
+// live-edits, cluster and peers scenarios configure it, and bench/load/peer-edits.ts (the peers' clients).
 import { startCoordinatedChild, type CoordinatedChild } from './children.ts';
 import type { LiveEditsReady, LiveEditsResult } from './live-edits-result.ts';
 
@@ -30,6 +30,52 @@ export type LoadPart = {
   /** Per session of the part: its editors' and its observers' URLs (instead of `editorsPerSession` on baseUrl). */
   layouts?: { editorUrls: string[]; observerUrls: string[] }[];
 };
+
+/** What the peers scenarios set of the peers' load (bench/load/peer-edits.ts): documents, not sessions. */
+export type PeerLoadSettings = {
+  docs: number;
+  editorsPerDoc: number;
+  observersPerDoc: number;
+  editsPerSecondPerEditor: number;
+  warmupMs: number;
+  durationMs: number;
+  drainMs: number;
+  setupConcurrency: number;
+  syncTimeoutMs: number;
+};
+
+/**
+ * Starts the peers' load process (their own unmodified clients) against `target`: every client on
+ * `where.url`, or document d's editors and observers on `where.layouts[d]`.
+ */
+export function startPeerEditsLoad(
+  settings: PeerLoadSettings,
+  target: string,
+  docPrefix: string,
+  where: { url: string } | { layouts: { editorUrls: string[]; observerUrls: string[] }[] },
+): CoordinatedChild<LiveEditsReady, LiveEditsResult> {
+  return startCoordinatedChild<LiveEditsReady, LiveEditsResult>(
+    'bench/load/peer-edits.ts',
+    {
+      processIndex: 0,
+      target,
+      ...where,
+      docPrefix,
+      docFrom: 0,
+      docTo: settings.docs,
+      editorsPerDoc: settings.editorsPerDoc,
+      observersPerDoc: settings.observersPerDoc,
+      editsPerSecond: settings.editsPerSecondPerEditor,
+      warmupMs: settings.warmupMs,
+      durationMs: settings.durationMs,
+      drainMs: settings.drainMs,
+      setupConcurrency: settings.setupConcurrency,
+      syncTimeoutMs: settings.syncTimeoutMs,
+    },
+    {},
+    settings.syncTimeoutMs * 4 + settings.warmupMs + settings.durationMs + settings.drainMs + 120_000,
+  );
+}
 
 /** Starts one load process; `secret` signs its tokens (the servers' JWT_SECRET). */
 export function startLiveEditsLoad(settings: LiveLoadSettings, part: LoadPart, secret: string): CoordinatedChild<LiveEditsReady, LiveEditsResult> {

@@ -14,7 +14,7 @@ export const PEERS_DIR = path.join(REPO_ROOT, 'bench/peers');
 /** The versions installed, as the lockfile pins them (for the report). */
 export function peerVersions(): Record<string, string> {
   const lock = JSON.parse(fs.readFileSync(path.join(PEERS_DIR, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
-  const names = ['@hocuspocus/server', '@hocuspocus/extension-sqlite', '@hocuspocus/provider', '@y/websocket-server', 'y-websocket', 'yjs', 'ws', 'sqlite3'];
+  const names = ['@hocuspocus/server', '@hocuspocus/extension-sqlite', '@hocuspocus/extension-redis', '@hocuspocus/provider', '@y/websocket-server', 'y-websocket', 'yjs', 'ws', 'sqlite3'];
   return Object.fromEntries(names.map((name) => [name, lock.packages[`node_modules/${name}`]?.version ?? 'missing']));
 }
 
@@ -25,12 +25,15 @@ export function ensurePeersInstalled(log: (message: string) => void): void {
   const installed = fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').trim() : '';
   if (installed !== hash) {
     log('installing the peers: npm ci --prefix bench/peers');
+    const started = performance.now();
     const npm = spawnSync('npm', ['ci', '--prefix', PEERS_DIR, '--cache', path.join(REPO_ROOT, '.cache/npm-peers'), '--no-audit', '--no-fund'], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 2, 2],
     });
     if (npm.status !== 0) throw new Error(`npm ci --prefix bench/peers failed (${npm.status ?? npm.signal})`);
     fs.writeFileSync(marker, `${hash}\n`);
+    // Mostly building sqlite3's native addon where no prebuilt binary can be downloaded: once per checkout.
+    log(`peers installed in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   }
   // The SQLite extension needs sqlite3's native addon (its install script, allowed in bench/peers/package.json: a prebuilt binary or a node-gyp build).
   const check = spawnSync(process.execPath, ['-e', "require('sqlite3')"], { cwd: PEERS_DIR, encoding: 'utf8' });

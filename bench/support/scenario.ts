@@ -17,6 +17,18 @@ export type ScenarioContext = {
   redis: { url: string; reused: boolean } | undefined;
 };
 
+/**
+ * The targets a scenario runs: all, or those the environment variable `name` lists (`a,b`), to
+ * profile or compare one; not for the report of record. An unknown name is an error.
+ */
+export function selectedTargets<Target extends string>(name: string, all: readonly Target[]): readonly Target[] {
+  const only = process.env[name]?.split(',').filter((target) => target !== '');
+  if (only === undefined) return all;
+  const unknown = only.filter((target) => !(all as readonly string[]).includes(target));
+  if (unknown.length > 0) throw new Error(`${name}: unknown ${unknown.join(', ')} (targets: ${all.join(', ')})`);
+  return all.filter((target) => only.includes(target));
+}
+
 export type Scenario = {
   name: string;
   summary: string;

@@ -1,6 +1,7 @@
 // What the servers and the machine used over a measured window that starts later (when the load
 // generators open it): CPU from /proc at the window's start and end, peak RSS at its end.
 import { machineCpuJiffies, processCpuSeconds, processMemoryMiB, threadCpuSeconds } from './proc.ts';
+import type { CoordinatedChild } from './children.ts';
 
 /** A server over the window; mainThread: Node's main thread alone (the JavaScript event loop). */
 export type ServerUsage = { cpuPercentOfOneCore: number; mainThreadCpuPercent: number; peakRssMiB: number; rssMiB: number };
@@ -79,4 +80,41 @@ export function measureWindow(pids: readonly number[], startsInMs: number, durat
       clearTimeout(closed);
     },
   };
+}
+
+/**
+ * Starts load processes (already set up) together a second from now, measures `pids` over their
+ * window (after `warmupMs`, for `durationMs`) and resolves with their results and that usage.
+ * `atWindowStart` learns the window's wall-clock start before the load starts (to sample other
+ * things at its edges).
+ */
+export async function runLoadWindow<Result>(
+  children: readonly Pick<CoordinatedChild<unknown, Result>, 'go' | 'result'>[],
+  pids: readonly number[],
+  window: { warmupMs: number; durationMs: number },
+  log: (message: string) => void,
+  atWindowStart: (epochMs: number) => void = () => {},
+): Promise<{ results: Result[]; usage: WindowUsage }> {
+  const startAt = Date.now() + 1_000;
+  const windowStart = startAt + window.warmupMs;
+  const usage = measureWindow(pids, windowStart - Date.now(), window.durationMs, log);
+  atWindowStart(windowStart);
+  for (const child of children) child.go({ type: 'go', startAtEpochMs: startAt });
+  try {
+    return { results: await Promise.all(children.map((child) => child.result)), usage };
+  } finally {
+    usage.cancel();
+  }
+}
+
+/** runLoadWindow for one load process. */
+export async function runOneLoadWindow<Result>(
+  child: Pick<CoordinatedChild<unknown, Result>, 'go' | 'result'>,
+  pids: readonly number[],
+  window: { warmupMs: number; durationMs: number },
+  log: (message: string) => void,
+  atWindowStart?: (epochMs: number) => void,
+): Promise<{ result: Result; usage: WindowUsage }> {
+  const { results, usage } = await runLoadWindow([child], pids, window, log, atWindowStart);
+  return { result: results[0] as Result, usage };
 }
