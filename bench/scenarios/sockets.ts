@@ -19,6 +19,7 @@ import type { SocketsRamp, SocketsCheck, SocketsReady, SocketsRequest, SocketsRe
 import { startBenchServer, startCoordinatedChild, type CoordinatedChild } from '../support/children.ts';
 import { runDatabase, type Backend } from '../support/databases.ts';
 import { count, fixed, spreadOf, roundSpread, withSpread, type Spread } from '../support/format.ts';
+import { chartImage, writeCharts } from '../support/charts.ts';
 import { describeMachine } from '../support/machine.ts';
 import { ensurePeersInstalled, peerVersions } from '../support/peer-install.ts';
 import { startPeerServer, type PeerName } from '../support/peer-server.ts';
@@ -601,8 +602,9 @@ async function runSockets(context: ScenarioContext): Promise<void> {
   const body = own
     ? renderMarkdown(context, settings, own.summary, runs.filter((r) => r.target === 'glavito'), jsonPath) + renderComparison(settings, summaries, versions)
     : renderComparison(settings, summaries, versions);
-  upsertSection(path.join(REPO_ROOT, 'BENCHMARKS.md'), context.quick ? 'sockets-quick' : 'sockets', body, context.quick ? {} : { before: 'sockets-quick' });
-  log(`wrote ${path.relative(REPO_ROOT, jsonPath)} and BENCHMARKS.md`);
+  const charts = writeCharts(jsonPath);
+  upsertSection(path.join(REPO_ROOT, 'BENCHMARKS.md'), context.quick ? 'sockets-quick' : 'sockets', `${body}\n${chartImage(jsonPath, 'latency')}\n`, context.quick ? {} : { before: 'sockets-quick' });
+  log(`wrote ${[jsonPath, ...charts].map((file) => path.relative(REPO_ROOT, file)).join(', ')} and BENCHMARKS.md`);
 }
 
 export const sockets: Scenario = {

@@ -478,6 +478,35 @@ function peersCharts(raw: PeersRaw): Record<string, Chart | undefined> {
   };
 }
 
+type SocketsRaw = Raw & { settings?: { sockets?: number }; runs?: { target: string; ramp?: { histogram?: Bucket[] } }[] };
+
+const SOCKET_TARGETS: Record<string, string> = {
+  glavito: 'this server: Socket.IO connect + join (JWT checked)',
+  hocuspocus: 'Hocuspocus 3: connect + sync',
+  'y-websocket': '@y/websocket-server: connect + sync',
+};
+
+function socketsCharts(raw: SocketsRaw): Record<string, Chart | undefined> {
+  const runs = raw.runs ?? [];
+  const targets = unique(runs.map((r) => r.target));
+  const perTarget = Math.max(0, ...targets.map((target) => runs.filter((r) => r.target === target).length));
+  return {
+    latency: distributionChart(
+      `sockets: connect latency, ramp to ${(raw.settings?.sockets ?? 0).toLocaleString('en-US')} sockets`,
+      [
+        provenance(raw),
+        `Includes queueing behind the connects in flight; 10-per-decade histograms, ${runsNote(perTarget)}; y in nines, the top of each line is its maximum.`,
+      ],
+      targets.map((target, i) => ({
+        label: SOCKET_TARGETS[target] ?? target,
+        histogram: mergeHistograms(runs.filter((r) => r.target === target).map((r) => r.ramp?.histogram ?? [])),
+        color: PALETTE[i % PALETTE.length] as string,
+        dash: target === 'glavito' ? undefined : '6 4',
+      })),
+    ),
+  };
+}
+
 /** docs/bench/cluster.quick.json + failover → docs/bench/cluster-failover.quick.svg */
 export function chartPath(jsonPath: string, chart: string): string {
   const base = path.basename(jsonPath, '.json');
@@ -512,7 +541,9 @@ export function writeCharts(jsonPath: string): string[] {
               ? peersCharts(raw)
               : raw.scenario === 'residency'
                 ? residencyCharts(raw)
-                : {};
+                : raw.scenario === 'sockets'
+                  ? socketsCharts(raw)
+                  : {};
   const written: string[] = [];
   for (const [name, chart] of Object.entries(charts).sort(([a], [b]) => a.localeCompare(b))) {
     if (chart === undefined) continue;
