@@ -167,6 +167,7 @@ const peerClients = config.target === 'glavito' ? undefined : ((await import(new
 if (peerClients !== undefined) process.setMaxListeners(0);
 /** Peer connections that synced and have not closed since. */
 let peersConnected = 0;
+/** Synced peer providers, held until the process exits (which closes them). */
 const peerProviders: PeerProvider[] = [];
 
 /** Opens peer connection `index` (its provider syncs document sessions[index mod n].id); resolves when synced or failed. */
@@ -237,8 +238,8 @@ answerRequests<SocketsRequest, SocketsRamp | SocketsCheck | null>(async (request
   const result: SocketsResult = { ramp: done.ramp!, check: check() };
   setTimeout(() => {
     for (const socket of sockets) socket.disconnect();
-    for (const provider of peerProviders) provider.destroy();
-    // The peers' providers leave their awareness timers running after destroy(): exit explicitly.
+    // The peers' providers are not destroyed: destroying one that is reconnecting makes ws emit an
+    // error nobody can handle, and their timers would outlive destroy() anyway; the exit closes them.
     void sendResult(result).finally(() => setTimeout(() => process.exit(0), 200));
   }, 100);
   return null;

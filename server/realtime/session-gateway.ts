@@ -115,10 +115,16 @@ export function attachSessionGateway(namespace: Namespace, options: SessionGatew
 
   // Who is in each session and where: identity from the verified token, position from `presence`,
   // both in socket.data, so the summary covers the connections of every node (fetchSockets goes
-  // through the adapter). One summary at a time per session, so an older one never lands last.
+  // through the adapter). One summary at a time per session, so an older one never lands last, and
+  // at most one waiting: it reads the room when it starts, so it covers every change made before,
+  // and a burst of joins (a whole team opening the session) costs two summaries, not one each.
   const presenceQueue = new Map<string, Promise<void>>();
+  const presenceWaiting = new Set<string>();
   const publishPresence = (sessionId: string) => {
+    if (presenceWaiting.has(sessionId)) return;
+    presenceWaiting.add(sessionId);
     const next = (presenceQueue.get(sessionId) ?? Promise.resolve()).then(async () => {
+      presenceWaiting.delete(sessionId);
       try {
         const sockets = await namespace.in(roomOf(sessionId)).fetchSockets();
         const entries = sockets.flatMap((remote): PresenceEntry[] => {
