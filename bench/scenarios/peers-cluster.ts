@@ -18,7 +18,7 @@ import { chartImage, writeCharts } from '../support/charts.ts';
 import { postgresSettings } from '../support/databases.ts';
 import { count, fixed, percent, spreadOf, withSpread, type Spread } from '../support/format.ts';
 import { combineLoads, roundedSummary, summarizeRuns, type CombinedLoad, type RunsSummary } from '../support/live-edits-combine.ts';
-import { startLiveEditsLoad, startPeerEditsLoad } from '../support/live-edits-load.ts';
+import { startLiveEditsLoad, startPeerEditsLoad, type PeerLoadSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit } from '../support/machine.ts';
 import { table, upsertSection } from '../support/markdown.ts';
@@ -29,20 +29,7 @@ import { selectedTargets, type Scenario, type ScenarioContext } from '../support
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
 import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
-type Settings = {
-  nodes: number;
-  docs: number;
-  editorsPerDoc: number;
-  observersPerDoc: number;
-  editsPerSecondPerEditor: number;
-  warmupMs: number;
-  durationMs: number;
-  drainMs: number;
-  runs: number;
-  setupConcurrency: number;
-  syncTimeoutMs: number;
-  socketUpdatesPerSecond: number;
-};
+type Settings = PeerLoadSettings & { nodes: number; runs: number; socketUpdatesPerSecond: number };
 // The peers scenario's workload (bench/scenarios/peers.ts), spread over three nodes.
 const FULL: Settings = {
   nodes: 3,

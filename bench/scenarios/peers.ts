@@ -15,7 +15,7 @@ import { startBenchServer, type CoordinatedChild } from '../support/children.ts'
 import { BACKEND_NAMES, runDatabase, sqliteSettings, type Backend } from '../support/databases.ts';
 import { count, fixed, percent, withSpread } from '../support/format.ts';
 import { combineLoads, roundedSummary, summarizeRuns, summarizeServer, type CombinedLoad, type RunsSummary, type ServerOverRuns } from '../support/live-edits-combine.ts';
-import { startLiveEditsLoad, startPeerEditsLoad } from '../support/live-edits-load.ts';
+import { startLiveEditsLoad, startPeerEditsLoad, type PeerLoadSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit } from '../support/machine.ts';
 import { databaseSettingsLine, table, upsertSection } from '../support/markdown.ts';
@@ -28,19 +28,8 @@ import { selectedTargets, type Scenario, type ScenarioContext } from '../support
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
 import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
-type Settings = {
-  docs: number;
-  editorsPerDoc: number;
-  observersPerDoc: number;
-  editsPerSecondPerEditor: number;
-  warmupMs: number;
-  durationMs: number;
-  drainMs: number;
-  runs: number;
-  setupConcurrency: number;
-  syncTimeoutMs: number;
-  socketUpdatesPerSecond: number;
-};
+/** The peers' load, plus this server's per-connection edit limit and the runs. */
+type Settings = PeerLoadSettings & { runs: number; socketUpdatesPerSecond: number };
 const FULL: Settings = {
   docs: 200,
   editorsPerDoc: 5,
