@@ -187,7 +187,8 @@ function openPeer(index: number): Promise<void> {
       if (state !== 'connecting') return;
       state = 'failed';
       countError('timeout', `not synced within ${config.timeoutMs} ms`);
-      provider.destroy();
+      // Not destroyed: destroying a provider whose socket is still connecting makes ws emit an error
+      // nobody can handle (the provider has let go of it). It no longer counts; the exit closes it.
       resolve();
     }, config.timeoutMs);
     provider.on('status', ((event: { status: string }) => {
