@@ -14,6 +14,20 @@ export class NotOwner extends Error {
   }
 }
 
+/**
+ * The owner's address refused the connection: nothing listens there, its process is gone. The
+ * caller tells the placement (`unreachable`) and locates again.
+ */
+export class OwnerGone extends NotOwner {
+  readonly nodeId: string;
+
+  constructor(nodeId: string, message: string) {
+    super(message);
+    this.name = 'OwnerGone';
+    this.nodeId = nodeId;
+  }
+}
+
 /** Shards (sets of keys) this node gives up: flush their actors first (handoff) or drop them (fenced). */
 export type Release = { covers(key: string): boolean; flush: boolean };
 
@@ -32,6 +46,11 @@ export interface Placement {
   onRelease(listener: (release: Release) => Promise<void>): void;
   /** Forget a cached remote location of `key` (its node did not answer as the owner). */
   forget(key: string): void;
+  /**
+   * `nodeId`'s address refused a connection (OwnerGone): stop choosing it as the target owner of
+   * free shards until it heartbeats again as a new process. Its leases still run out on their own.
+   */
+  unreachable(nodeId: string): void;
 }
 
 /**
@@ -68,4 +87,6 @@ export class LocalPlacement implements Placement {
   onRelease(): void {}
 
   forget(): void {}
+
+  unreachable(): void {}
 }

@@ -45,26 +45,31 @@ describe('cluster failover', () => {
   it(`serves a session from another node within ${FAILOVER_LIMIT_MS} ms of each of ${KILLS} SIGKILLs of its owner`, async () => {
     const { cluster, session, editors } = await typingCluster();
     const failovers: { kill: number; ms: number; from: string; to: string; epochs: [number, number] }[] = [];
+    // One console block for the whole loop (printed even when a kill fails), not one per kill.
+    const timeline: string[] = [];
+    try {
+      for (let kill = 1; kill <= KILLS; kill += 1) {
+        // Precondition of the test itself, not of the server: the tokens must fit the field.
+        expect(editors[0]!.text().length).toBeLessThan(9_000);
+        const { node: owner, epoch } = await cluster.owner(session.sessionId, cluster.nodes[0]!);
+        const survivors = editors.filter((editor) => editor.node !== owner);
 
-    for (let kill = 1; kill <= KILLS; kill += 1) {
-      // Precondition of the test itself, not of the server: the tokens must fit the field.
-      expect(editors[0]!.text().length).toBeLessThan(9_000);
-      const { node: owner, epoch } = await cluster.owner(session.sessionId, cluster.nodes[0]!);
-      const survivors = editors.filter((editor) => editor.node !== owner);
+        const killedAt = Date.now();
+        owner.process.signal('SIGKILL');
+        await owner.process.exited;
+        // Failover time: from the kill until every editor on a surviving node has an edit typed
+        // after the kill acknowledged (the slowest of them).
+        const ms = await acknowledgedAfter(survivors, killedAt, 30_000);
+        const next = await cluster.owner(session.sessionId, survivors[0]!.node);
+        failovers.push({ kill, ms, from: owner.id, to: next.node.id, epochs: [epoch, next.epoch] });
+        timeline.push(`kill ${kill}/${KILLS}: owner ${owner.id} (epoch ${epoch}) SIGKILLed; ${next.node.id} (epoch ${next.epoch}) acknowledged edits again after ${ms} ms`);
 
-      const killedAt = Date.now();
-      owner.process.signal('SIGKILL');
-      await owner.process.exited;
-      // Failover time: from the kill until every editor on a surviving node has an edit typed
-      // after the kill acknowledged (the slowest of them).
-      const ms = await acknowledgedAfter(survivors, killedAt, 30_000);
-      const next = await cluster.owner(session.sessionId, survivors[0]!.node);
-      failovers.push({ kill, ms, from: owner.id, to: next.node.id, epochs: [epoch, next.epoch] });
-      console.log(`kill ${kill}/${KILLS}: owner ${owner.id} (epoch ${epoch}) SIGKILLed; ${next.node.id} (epoch ${next.epoch}) acknowledged edits again after ${ms} ms`);
-
-      // Back on its port, the node rejoins and its editor reconnects and resends what it typed meanwhile.
-      await cluster.restart(owner);
-      await acknowledgedAfter(editors, Date.now());
+        // Back on its port, the node rejoins and its editor reconnects and resends what it typed meanwhile.
+        await cluster.restart(owner);
+        await acknowledgedAfter(editors, Date.now());
+      }
+    } finally {
+      console.log(timeline.join('\n'));
     }
 
     const sorted = failovers.map((failover) => failover.ms).sort((a, b) => a - b);

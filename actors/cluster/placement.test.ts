@@ -168,6 +168,35 @@ describe('redis placement', () => {
     expect(releasedByA.every((release) => release.flush)).toBe(true);
   });
 
+  it('stops targeting a node whose address refused a connection, until it comes back as a new process', async () => {
+    const prefix = `${uniqueName('placement')}:`;
+    const redis = await connect();
+    const a = placement(redis, prefix, 'a', [], 5_000);
+    const b = placement(await connect(), prefix, 'b', [], 5_000);
+    await a.start();
+    await b.start();
+    const targets = targetOwners(16, ['a', 'b']);
+    await until(async () => (await b.view()).shards.every((shard) => shard.owner === targets[shard.shard]));
+    const [held, freed] = targets.flatMap((owner, shard) => (owner === 'a' ? [shard] : []));
+    // a dies (its loops stop; its leases and heartbeat run on); one of its leases has expired already.
+    a.stop();
+    await redis.del(clusterKeys(prefix).lease(freed!));
+    const [heldKey, freedKey] = [keyOfShard(held!), keyOfShard(freed!)];
+    expect(await b.locate(freedKey)).toEqual({ kind: 'remote', nodeId: 'a', url: 'http://a.invalid' });
+
+    b.unreachable('a');
+    b.forget(freedKey);
+    // The free shard is b's at once, instead of after a's heartbeat expires; the held one waits for its lease.
+    expect(await b.locate(freedKey)).toEqual({ kind: 'local', epoch: expect.any(Number) });
+    b.forget(heldKey);
+    await expect(b.locate(heldKey)).rejects.toThrow('(a) is not a live node');
+
+    // A new process under the same id heartbeats with a new start time: targeted again.
+    const again = placement(await connect(), prefix, 'a', [], 5_000);
+    await again.start();
+    await until(async () => (await b.view()).shards.every((shard) => shard.owner === targets[shard.shard]), 8_000);
+  });
+
   it('refuses a node configured with another shard count', async () => {
     const prefix = `${uniqueName('placement')}:`;
     await placement(await connect(), prefix, 'a').start();

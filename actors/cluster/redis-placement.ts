@@ -73,6 +73,12 @@ export class RedisPlacement implements Placement {
   readonly #startedAt = new Date().toISOString();
   /** Safety margin under the TTL: Redis starts the TTL after we sent the renewal, never before. */
   readonly #marginMs: number;
+  /**
+   * Members whose address refused a connection, by id: the process they were (`startedAt`) is
+   * gone, though their heartbeat has not expired yet. Not targeted until `until` (one TTL, by which
+   * the heartbeat has expired) or until they heartbeat as a new process.
+   */
+  readonly #gone = new Map<string, { startedAt: string; until: number }>();
   #members: Member[] = [];
   /** performance.now() when the member list was last read successfully. */
   #membersAt = -Infinity;
@@ -208,6 +214,13 @@ export class RedisPlacement implements Placement {
     this.#remote.delete(shardOf(key, this.#options.shardCount));
   }
 
+  unreachable(nodeId: string): void {
+    const member = this.#members.find((m) => m.id === nodeId);
+    if (!member || nodeId === this.#options.nodeId || this.#isGone(member)) return;
+    this.#gone.set(nodeId, { startedAt: member.startedAt, until: performance.now() + this.#options.leaseTtlMs });
+    this.#options.log.info({ node: nodeId }, 'node refused a connection: no longer targeted until its heartbeat expires');
+  }
+
   /** Nodes, shards, owners and epochs, as Redis has them now (the ops view). */
   async view(): Promise<ClusterView> {
     const leases = await this.#leases.all(this.#options.shardCount);
@@ -234,15 +247,24 @@ export class RedisPlacement implements Placement {
     return performance.now() < held.validUntil;
   }
 
+  /** Live members, less the ones known gone: free shards go to the nodes that can serve them. */
   #liveIds(): string[] {
-    return this.#members.map((member) => member.id);
+    return this.#members.filter((member) => !this.#isGone(member)).map((member) => member.id);
+  }
+
+  #isGone(member: Member): boolean {
+    const gone = this.#gone.get(member.id);
+    if (!gone) return false;
+    if (gone.startedAt === member.startedAt && performance.now() < gone.until) return true;
+    this.#gone.delete(member.id);
+    return false;
   }
 
   #remoteOwner(shard: number, nodeId: string): Location {
     if (nodeId === this.#options.nodeId) throw new NotOwner(`shard ${shard} is held by a stale lease of this node`);
     const member = this.#members.find((m) => m.id === nodeId);
     // A lease whose node left the membership belongs to a dead node: wait for it to expire.
-    if (!member || member.url === '') throw new NotOwner(`the owner of shard ${shard} (${nodeId}) is not a live node`);
+    if (!member || member.url === '' || this.#isGone(member)) throw new NotOwner(`the owner of shard ${shard} (${nodeId}) is not a live node`);
     const location = { kind: 'remote' as const, nodeId, url: member.url };
     this.#remote.set(shard, { location, at: performance.now() });
     return location;

@@ -4,7 +4,7 @@
 // SERVICE_UNAVAILABLE; a forwarded call is never forwarded again — its sender re-locates instead.
 // Sessions and integrations route through one of these each (see SessionService, IntegrationService).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NotOwner, type Location, type Placement } from '../../actors/placement.ts';
+import { NotOwner, OwnerGone, type Location, type Placement } from '../../actors/placement.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -84,6 +84,7 @@ export class ActorRouter<Call extends { op: string }> {
         }
         if (forwarded) throw error; // the sender re-locates
         placement.forget(key);
+        if (error instanceof OwnerGone) placement.unreachable(error.nodeId);
         const pause = backoffMs(attempt);
         if (performance.now() + pause > deadline) {
           throw new AppError('SERVICE_UNAVAILABLE', `the ${what} is moving between nodes; retry`, { retryable: true });

@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import type http from 'node:http';
 import v8 from 'node:v8';
-import { NotOwner, type Location } from '../../actors/placement.ts';
+import { NotOwner, OwnerGone, type Location } from '../../actors/placement.ts';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../../shared/errors.ts';
 import type { ForwardedCall } from './actor-router.ts';
 import type { Logger } from '../logger.ts';
@@ -58,7 +58,10 @@ export class ForwardingClient {
       if (response.status !== 200) throw new Error(`owner ${location.nodeId} answered ${response.status}`);
       answer = v8.deserialize(Buffer.from(await response.arrayBuffer())) as Answer;
     } catch (error) {
-      throw new NotOwner(`owner ${location.nodeId} did not answer: ${(error as Error).message}`);
+      const message = `owner ${location.nodeId} did not answer: ${(error as Error).message}`;
+      // fetch wraps the socket error: `cause.code` tells a refused connection from a slow answer.
+      if ((error as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED') throw new OwnerGone(location.nodeId, message);
+      throw new NotOwner(message);
     }
     if (answer.ok) return answer.value;
     if ('notOwner' in answer) throw new NotOwner(answer.notOwner);
