@@ -6,11 +6,17 @@
 
 export type Location = { kind: 'local'; epoch: number } | { kind: 'remote'; nodeId: string; url: string };
 
-/** This node does not serve the key right now (moving, fenced, or owned elsewhere): locate again. */
+/**
+ * This node does not serve the key right now (moving, fenced, or owned elsewhere): locate again.
+ * `retryInMs`: the answer changes by then at the latest (a dead owner's lease expires).
+ */
 export class NotOwner extends Error {
-  constructor(message: string) {
+  readonly retryInMs: number | undefined;
+
+  constructor(message: string, retryInMs?: number) {
     super(message);
     this.name = 'NotOwner';
+    this.retryInMs = retryInMs;
   }
 }
 

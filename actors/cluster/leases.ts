@@ -96,6 +96,11 @@ export class ShardLeases {
     return parseLease(shard, await this.#redis.get(this.#keys.lease(shard)));
   }
 
+  /** Milliseconds until one shard's lease expires; 0 if it is gone already. */
+  async expiresInMs(shard: number): Promise<number> {
+    return Math.max(0, await this.#redis.pttl(this.#keys.lease(shard)));
+  }
+
   /** Every shard's lease and remaining time (the ops view). */
   async all(shardCount: number): Promise<(Lease & { expiresInMs: number })[]> {
     const pipeline = this.#redis.pipeline();

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { createLogger } from '../../server/logger.ts';
 import { requiredEnv, uniqueName } from '../../test/support/isolation.ts';
-import type { Release } from '../placement.ts';
+import { NotOwner, type Release } from '../placement.ts';
 import { clusterKeys } from './keys.ts';
 import { ShardLeases } from './leases.ts';
 import { RedisPlacement } from './redis-placement.ts';
@@ -189,7 +189,12 @@ describe('redis placement', () => {
     // The free shard is b's at once, instead of after a's heartbeat expires; the held one waits for its lease.
     expect(await b.locate(freedKey)).toEqual({ kind: 'local', epoch: expect.any(Number) });
     b.forget(heldKey);
-    await expect(b.locate(heldKey)).rejects.toThrow('(a) is not a live node');
+    const notOwner = await b.locate(heldKey).catch((error: unknown) => error);
+    expect(notOwner).toBeInstanceOf(NotOwner);
+    expect((notOwner as NotOwner).message).toContain('(a) is not a live node');
+    // It says when to ask again: when a's lease runs out.
+    expect((notOwner as NotOwner).retryInMs).toBeGreaterThan(0);
+    expect((notOwner as NotOwner).retryInMs).toBeLessThanOrEqual(5_000);
 
     // A new process under the same id heartbeats with a new start time: targeted again.
     const again = placement(await connect(), prefix, 'a', [], 5_000);

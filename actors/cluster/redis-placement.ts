@@ -167,7 +167,16 @@ export class RedisPlacement implements Placement {
       // Redis is unreachable: nobody can tell (or take) the owner now; the caller retries.
       throw new NotOwner(`cannot look up the owner of shard ${shard}: ${(error as Error).message}`);
     });
-    if (lease) return this.#remoteOwner(shard, lease.owner);
+    if (lease) {
+      if (lease.owner !== this.#options.nodeId && !this.#reachable(lease.owner)) {
+        // The lease of a node that left the membership, or whose address refused a connection, is a
+        // dead (or leaving) node's: nobody else can serve the shard before it expires or is released;
+        // the caller hears when it expires.
+        const expiresInMs = await this.#leases.expiresInMs(shard).catch(() => undefined);
+        throw new NotOwner(`the owner of shard ${shard} (${lease.owner}) is not a live node`, expiresInMs);
+      }
+      return this.#remoteOwner(shard, lease.owner);
+    }
     if (this.#leaving) throw new NotOwner(`shard ${shard} has no owner yet`);
     // Free: the target owner takes it — this node now, or the target when the call reaches it.
     const target = rendezvousOwner(shard, this.#liveIds());
@@ -260,11 +269,16 @@ export class RedisPlacement implements Placement {
     return false;
   }
 
+  /** The member `nodeId` if calls can be forwarded to it: live, with an address, not known gone. */
+  #reachable(nodeId: string): Member | undefined {
+    const member = this.#members.find((m) => m.id === nodeId);
+    return member !== undefined && member.url !== '' && !this.#isGone(member) ? member : undefined;
+  }
+
   #remoteOwner(shard: number, nodeId: string): Location {
     if (nodeId === this.#options.nodeId) throw new NotOwner(`shard ${shard} is held by a stale lease of this node`);
-    const member = this.#members.find((m) => m.id === nodeId);
-    // A lease whose node left the membership belongs to a dead node: wait for it to expire.
-    if (!member || member.url === '' || this.#isGone(member)) throw new NotOwner(`the owner of shard ${shard} (${nodeId}) is not a live node`);
+    const member = this.#reachable(nodeId);
+    if (!member) throw new NotOwner(`the owner of shard ${shard} (${nodeId}) is not a live node`);
     const location = { kind: 'remote' as const, nodeId, url: member.url };
     this.#remote.set(shard, { location, at: performance.now() });
     return location;

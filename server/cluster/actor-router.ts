@@ -41,6 +41,8 @@ export type ActorRouterOptions<Call extends { op: string }> = {
  */
 const ROUTE_DEADLINE_MS = 8_000;
 const ATTEMPT_TIMEOUT_MS = 3_000;
+/** The shortest pause between two attempts, so a call never spins on Redis. */
+const MIN_PAUSE_MS = 10;
 const backoffMs = (attempt: number) => Math.min(25 * 2 ** attempt, 500) * (0.5 + Math.random() / 2);
 
 export class ActorRouter<Call extends { op: string }> {
@@ -85,7 +87,9 @@ export class ActorRouter<Call extends { op: string }> {
         if (forwarded) throw error; // the sender re-locates
         placement.forget(key);
         if (error instanceof OwnerGone) placement.unreachable(error.nodeId);
-        const pause = backoffMs(attempt);
+        // Back off, but wake when a dead owner's lease expires if that comes first (a leaving node
+        // may release it sooner, so the expiry is a bound, not the only moment worth checking).
+        const pause = Math.max(MIN_PAUSE_MS, Math.min(backoffMs(attempt), error.retryInMs ?? Infinity));
         if (performance.now() + pause > deadline) {
           throw new AppError('SERVICE_UNAVAILABLE', `the ${what} is moving between nodes; retry`, { retryable: true });
         }
