@@ -18,6 +18,7 @@ import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import { z } from 'zod';
+import { mulberry32 } from '../../server/integrations/ai/training.ts';
 import { readConfig } from '../support/load-report.ts';
 import { summarizeLatencies, latencyHistogram } from '../support/stats.ts';
 
@@ -68,21 +69,10 @@ function readFramed(file: string): { doc: number; bytes: Uint8Array }[] {
   return records;
 }
 
-/** A small deterministic PRNG (mulberry32), so a run's stream can be made again. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 if (config.mode === 'generate') {
   const started = performance.now();
-  const rand = random(config.seed);
+  // Seeded, so that a run's stream can be made again.
+  const rand = mulberry32(config.seed);
   const initial: { doc: number; bytes: Uint8Array }[] = [];
   type EditorDoc = { doc: number; index: number; ydoc: Y.Doc; map: Y.Map<unknown>; sequence: number; captured: Uint8Array | undefined };
   const editors: EditorDoc[] = [];

@@ -149,7 +149,7 @@ function stratifiedSplit(samples: readonly TrainingSample[], seed: number, testF
 }
 
 /** A small, well-known seeded PRNG (32-bit state); reproducibility matters here, not quality. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
