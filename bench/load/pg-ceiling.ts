@@ -51,7 +51,6 @@ const sql = `insert into ceiling_updates (session_id, update) values ${Array.fro
 // The stream in order, shared by the connections: each commit takes the next `rows` updates.
 let next = 0;
 
-const clientCpuBefore = process.cpuUsage();
 const result = await runLoop({
   concurrency: config.connections,
   warmupMs: config.warmupMs,
@@ -72,10 +71,9 @@ const result = await runLoop({
     }
   },
 });
-const clientCpu = process.cpuUsage(clientCpuBefore);
 const stored = Number((await pool.query<{ n: string }>('select count(*)::text as n from ceiling_updates')).rows[0]?.n ?? Number.NaN);
 await pool.end();
-const report = buildReport(result, (clientCpu.user + clientCpu.system) / 1e6);
+const report = buildReport(result);
 console.error(
   `[pg-ceiling] ${rows} row(s)/commit × ${config.connections} connection(s): ${Math.round(report.throughputPerSecond)} commits/s, ` +
     `${Math.round(report.throughputPerSecond * rows)} rows/s, commit p50 ${report.latencyMs.p50.toFixed(2)} ms, p99 ${report.latencyMs.p99.toFixed(2)} ms`,

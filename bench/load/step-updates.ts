@@ -131,7 +131,6 @@ console.error(`[load] ${sessionIds.length} sessions started; ${config.concurrenc
 let cpuAtStart = 0;
 let windowStartedAt = 0;
 let server: ServerUsage | undefined;
-const clientCpuBefore = process.cpuUsage();
 const result = await runLoop({
   concurrency: config.concurrency,
   warmupMs: config.warmupMs,
@@ -165,6 +164,5 @@ const result = await runLoop({
     }
   },
 });
-const clientCpu = process.cpuUsage(clientCpuBefore);
 agent.destroy();
-process.stdout.write(`${JSON.stringify(buildReport(result, (clientCpu.user + clientCpu.system) / 1e6, server))}\n`);
+process.stdout.write(`${JSON.stringify(buildReport(result, server))}\n`);

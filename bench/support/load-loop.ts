@@ -34,6 +34,8 @@ export type LoopResult = {
   errorSamples: string[];
   /** How busy the whole machine was during the window (all cores; 100 = every core busy). */
   machineCpuBusyPercent: number | null;
+  /** CPU seconds (user + system) of this process over the whole loop: whether the load generator was the bottleneck. */
+  clientCpuSeconds: number;
 };
 
 function jiffies(): { busy: number; total: number } | undefined {
@@ -52,6 +54,7 @@ function tally(phase: PhaseCounts, outcome: Outcome): void {
 }
 
 export async function runLoop(options: LoopOptions): Promise<LoopResult> {
+  const cpuBefore = process.cpuUsage();
   const begin = performance.now();
   const windowStart = begin + options.warmupMs;
   let windowEnd = windowStart + options.durationMs;
@@ -132,6 +135,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
   const end = performance.now();
   openWindow();
   closeWindow(end);
+  const cpu = process.cpuUsage(cpuBefore);
   return {
     windowSeconds: Math.max(0, windowEnd - windowStart) / 1000,
     latenciesMs: latencies.subarray(0, latencyCount),
@@ -142,5 +146,6 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     stoppedBy,
     errorSamples,
     machineCpuBusyPercent,
+    clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
   };
 }

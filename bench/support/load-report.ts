@@ -38,7 +38,7 @@ export type LoadReport = {
 
 const sum = (errors: Record<string, number>) => Object.values(errors).reduce((total, count) => total + count, 0);
 
-export function buildReport(result: LoopResult, clientCpuSeconds: number, server?: ServerUsage): LoadReport {
+export function buildReport(result: LoopResult, server?: ServerUsage): LoadReport {
   const errorsInWindow = sum(result.measured.errors);
   return {
     windowSeconds: result.windowSeconds,
@@ -53,7 +53,7 @@ export function buildReport(result: LoopResult, clientCpuSeconds: number, server
     errorsInWindow,
     errorsTotal: errorsInWindow + sum(result.warmup.errors) + sum(result.afterWindow.errors),
     errorSamples: result.errorSamples,
-    clientCpuSeconds,
+    clientCpuSeconds: result.clientCpuSeconds,
     machineCpuBusyPercent: result.machineCpuBusyPercent,
     ...(server ? { server } : {}),
   };
