@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { signToken } from '../../server/auth/tokens.ts';
 import type { OpsClientReady, OpsClientResult, SocketEvents } from '../support/integrations-result.ts';
 import { readyThenWaitForGo, sendResult } from '../support/ipc.ts';
-import { readConfig } from '../support/load-report.ts';
+import { readConfig, readSecret } from '../support/load-report.ts';
 
 const configSchema = z.strictObject({
   baseUrl: z.url(),
@@ -29,8 +29,7 @@ const configSchema = z.strictObject({
   durationMs: z.int().positive(),
 });
 const config = readConfig((value) => configSchema.parse(value));
-const secret = process.env.BENCH_JWT_SECRET;
-if (secret === undefined || secret.length < 32) throw new Error('BENCH_JWT_SECRET (32+ characters) is required');
+const secret = readSecret();
 const log = (message: string) => console.error(`[integrations-load] ${message}`);
 
 const tenantId = (index: number) => `${config.tenantPrefix}-${index}`;

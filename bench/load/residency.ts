@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { signToken } from '../../server/auth/tokens.ts';
 import { SAMPLE_STEP_DATA } from '../../shared/sample-data.ts';
 import { answerRequests, readyThenWaitForGo, sendResult } from '../support/ipc.ts';
+import { httpRequest, readSecret, type HttpResponse } from '../support/load-report.ts';
 
 const configSchema = z.strictObject({
   sessions: z.int().positive(),
@@ -37,12 +38,9 @@ export type PairedReply = { cold: Float64Array; warm: Float64Array; failures: Fa
 export type FillReply = { latencyMs: Float64Array; seconds: number; failures: Failures; lastResponseAtEpochMs: number };
 
 const config = configSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
-const secret = process.env.BENCH_JWT_SECRET;
-if (secret === undefined || secret.length < 32) throw new Error('BENCH_JWT_SECRET (32+ characters) is required');
+const secret = readSecret();
 
 const log = (message: string) => console.error(`[residency load] ${message}`);
-
-type Response = { status: number; body: string };
 
 let agent = new http.Agent({ keepAlive: true, maxSockets: config.concurrency, maxFreeSockets: config.concurrency });
 let agentFor = '';
@@ -57,25 +55,8 @@ function agentOf(baseUrl: string): http.Agent {
   return agent;
 }
 
-function request(baseUrl: string, method: string, path: string, token: string, body?: string): Promise<Response> {
-  const base = new URL(baseUrl);
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { authorization: `Bearer ${token}` };
-    if (body !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = Buffer.byteLength(body);
-    }
-    const req = http.request({ agent: agentOf(baseUrl), host: base.hostname, port: base.port, method, path, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      res.on('error', reject);
-    });
-    req.setTimeout(config.requestTimeoutMs, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(body);
-  });
+function request(baseUrl: string, method: string, path: string, token: string, body?: string): Promise<HttpResponse> {
+  return httpRequest({ agent: agentOf(baseUrl), base: new URL(baseUrl), method, path, token, body, timeoutMs: config.requestTimeoutMs });
 }
 
 function newFailures(): Failures {

@@ -14,7 +14,7 @@ import { io, type Socket } from 'socket.io-client';
 import { z } from 'zod';
 import { signToken } from '../../server/auth/tokens.ts';
 import { answerRequests, readyThenWaitForGo, sendResult } from '../support/ipc.ts';
-import { readConfig } from '../support/load-report.ts';
+import { readConfig, readSecret } from '../support/load-report.ts';
 
 const configSchema = z.strictObject({
   processIndex: z.int().nonnegative(),
@@ -60,8 +60,7 @@ export type SocketsResult = { ramp: SocketsRamp; check: SocketsCheck };
 export type SocketsRequest = { kind: 'ramp' } | { kind: 'check' } | { kind: 'finish' };
 
 const config = readConfig((value) => configSchema.parse(value));
-const secret = process.env.BENCH_JWT_SECRET;
-if (secret === undefined || secret.length < 32) throw new Error('BENCH_JWT_SECRET (32+ characters) is required');
+const secret = readSecret();
 const log = (message: string) => console.error(`[sockets load ${config.processIndex}] ${message}`);
 const url = `${config.baseUrl.replace(/\/$/, '')}/sessions`;
 const total = config.socketTo - config.socketFrom;

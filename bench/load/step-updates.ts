@@ -6,7 +6,7 @@ import http from 'node:http';
 import { z } from 'zod';
 import { signToken } from '../../server/auth/tokens.ts';
 import { runLoop, type Outcome } from '../support/load-loop.ts';
-import { buildReport, readConfig, type ServerUsage } from '../support/load-report.ts';
+import { buildReport, httpRequest, readConfig, readSecret, type HttpResponse, type ServerUsage } from '../support/load-report.ts';
 import { processCpuSeconds, processMemoryMiB } from '../support/proc.ts';
 
 const configSchema = z.strictObject({
@@ -24,46 +24,18 @@ const configSchema = z.strictObject({
 });
 
 const config = readConfig((value) => configSchema.parse(value));
-const secret = process.env.BENCH_JWT_SECRET;
-if (secret === undefined || secret.length < 32) throw new Error('BENCH_JWT_SECRET (32+ characters) is required');
+const secret = readSecret();
 
 const base = new URL(config.baseUrl);
 // One socket per client: each client has at most one request in flight.
 const agent = new http.Agent({ keepAlive: true, maxSockets: config.concurrency, maxFreeSockets: config.concurrency });
 
-type Response = { status: number; body: string };
-
-function request(method: string, path: string, token: string, body: string): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        agent,
-        host: base.hostname,
-        port: base.port,
-        method,
-        path,
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(config.requestTimeoutMs, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(body);
-  });
+function request(method: string, path: string, token: string, body: string): Promise<HttpResponse> {
+  return httpRequest({ agent, base, method, path, token, body, timeoutMs: config.requestTimeoutMs });
 }
 
 /** "409 ONBOARDING_SESSION_NOT_ACTIVE": the status and, when the body says, the error code. */
-function failureKind(response: Response): string {
+function failureKind(response: HttpResponse): string {
   try {
     const parsed = JSON.parse(response.body) as { error?: { code?: unknown }; code?: unknown };
     const code = parsed.error?.code ?? parsed.code;
@@ -115,7 +87,7 @@ function patch(client: number, sequence: number): string {
 
 async function edit(client: number, sequence: number): Promise<Outcome> {
   const { token, path } = clients[client]!;
-  let response: Response;
+  let response: HttpResponse;
   try {
     response = await request('PATCH', path, token, patch(client, sequence));
   } catch (error) {
