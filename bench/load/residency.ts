@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { signToken } from '../../server/auth/tokens.ts';
 import { SAMPLE_STEP_DATA } from '../../shared/sample-data.ts';
 import { answerRequests, readyThenWaitForGo, sendResult } from '../support/ipc.ts';
+import { runInPool } from '../support/load-loop.ts';
 import { httpRequest, readSecret, type HttpResponse } from '../support/load-report.ts';
 
 const configSchema = z.strictObject({
@@ -69,20 +70,6 @@ function fail(failures: Failures, kind: string, detail: string): void {
   if (failures.samples.length < 5) failures.samples.push(`${kind}: ${detail.slice(0, 300)}`);
 }
 
-/** Runs `task(i)` for i in [0, n), `concurrency` at a time. */
-async function pool(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, concurrency) }, async () => {
-      while (next < n) {
-        const i = next;
-        next += 1;
-        await task(i);
-      }
-    }),
-  );
-}
-
 const tokens = await Promise.all(
   Array.from({ length: config.sessions }, (_, tenant) => signToken(secret, { sub: `bench-owner-${tenant}`, tenant: `${config.tenantPrefix}-${tenant}`, role: 'admin' })),
 );
@@ -101,7 +88,7 @@ async function populate(baseUrl: string): Promise<PopulateReply> {
   const started = performance.now();
   let requests = 0;
   let documentBytes = 0;
-  await pool(config.sessions, config.concurrency, async (tenant) => {
+  await runInPool(config.sessions, config.concurrency, async (tenant) => {
     const token = tokens[tenant] as string;
     try {
       const started = await request(baseUrl, 'POST', '/api/v1/onboarding/sessions', token, '{}');
@@ -171,7 +158,7 @@ async function fill(baseUrl: string): Promise<FillReply> {
   const failures = newFailures();
   const latencyMs = new Float64Array(config.sessions);
   const started = performance.now();
-  await pool(config.sessions, config.concurrency, async (tenant) => {
+  await runInPool(config.sessions, config.concurrency, async (tenant) => {
     latencyMs[tenant] = await timedGet(baseUrl, tenant, failures);
   });
   const seconds = (performance.now() - started) / 1000;

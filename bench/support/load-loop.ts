@@ -149,3 +149,17 @@ export async function runLoop(options: LoopOptions): Promise<LoopResult> {
     clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
   };
 }
+
+/** The same pattern over a fixed list, untimed: `task(i)` for every i in [0, n), `concurrency` at a time; the first failure rejects. */
+export async function runInPool(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, concurrency) }, async () => {
+      while (next < n) {
+        const i = next;
+        next += 1;
+        await task(i);
+      }
+    }),
+  );
+}
