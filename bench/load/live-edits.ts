@@ -10,16 +10,15 @@
 // edit-to-peer latency. The acknowledgement of the update frame that carried an edit gives its ack
 // latency; the sender's `saved` (every local edit committed) is timed too. Sends one
 // LiveEditsResult to the harness over IPC; progress goes to stderr.
-import { setTimeout as sleep } from 'node:timers/promises';
 import * as Y from 'yjs';
 import { z } from 'zod';
 import { OnboardingClient, SessionProvider } from '../../client/sdk/index.ts';
 import { signToken } from '../../server/auth/tokens.ts';
-import { readyThenWaitForGo, sendResult } from '../support/ipc.ts';
-import { PHASES, type LiveEditsReady, type LiveEditsResult, type Phase } from '../support/live-edits-result.ts';
-import { readConfig } from '../support/load-report.ts';
-import { percentile } from '../support/stats.ts';
-import { measureOwnWindow } from '../support/own-usage.ts';
+import { sendResult } from '../support/ipc.ts';
+import { EditClock, editValue } from '../support/live-edits-clock.ts';
+import type { LiveEditsResult, Phase } from '../support/live-edits-result.ts';
+import { runInPool } from '../support/load-loop.ts';
+import { readConfig, readSecret } from '../support/load-report.ts';
 
 const configSchema = z
   .strictObject({
@@ -52,8 +51,7 @@ const configSchema = z
   );
 
 const config = readConfig((value) => configSchema.parse(value));
-const secret = process.env.BENCH_JWT_SECRET;
-if (secret === undefined || secret.length < 32) throw new Error('BENCH_JWT_SECRET (32+ characters) is required');
+const secret = readSecret();
 const log = (message: string) => console.error(`[live-edits load ${config.processIndex}] ${message}`);
 
 /** Growable arrays of samples and of where each came from (session index, participant index). */
@@ -120,31 +118,16 @@ type Editor = {
   unsaved: Edit[];
   /** Per sender: the highest sequence number seen from it (-1: none). */
   lastSeen: Int32Array;
-  /** Phase of the first scheduled edit within the send interval. */
-  offsetMs: number;
 };
 
 type Session = { index: number; id: string; editors: Editor[] };
 
-// Phases on this process's clock; everything before `go` is set-up.
-let started = false;
-let windowStart = Number.POSITIVE_INFINITY;
-let windowEnd = Number.POSITIVE_INFINITY;
-const phaseAt = (t: number): Phase => (!started ? 'setup' : t < windowStart ? 'warmup' : t < windowEnd ? 'window' : 'after');
-
-const errors = Object.fromEntries(PHASES.map((phase) => [phase, {}])) as Record<Phase, Record<string, number>>;
-const errorSamples: string[] = [];
-function countError(kind: string, detail?: string): void {
-  const bucket = errors[phaseAt(performance.now())];
-  bucket[kind] = (bucket[kind] ?? 0) + 1;
-  if (errorSamples.length < 10) errorSamples.push(`${kind}${detail !== undefined ? `: ${detail}` : ''}`);
-}
+const clock = new EditClock();
 
 const ackSamples = new Samples();
 const savedSamples = new Samples();
 const peerSamples = new Samples();
 const allPeersSamples = new Samples();
-const scheduleLag = new Samples();
 let mergedDeliveries = 0;
 /** Edits whose acknowledgement arrived inside the window, whatever phase they were made in. */
 let ackedInWindow = 0;
@@ -173,38 +156,23 @@ function waitForSync(provider: SessionProvider): Promise<void> {
 
 /** Peer side: a remote change of fieldMapping delivers every edit of its sender up to the value's sequence number. */
 function observePeers(session: Session, editor: Editor): void {
-  editor.fieldMapping.observe((event) => {
-    if (event.transaction.local) return;
-    const now = performance.now();
-    for (const key of event.keysChanged) {
-      const sender = /^e(\d+)$/.exec(key);
-      const from = sender ? session.editors[Number(sender[1])] : undefined;
-      if (from === undefined) continue;
-      const value = editor.fieldMapping.get(key);
-      const parsed = typeof value === 'string' ? /^(\d+)@(\d+(?:\.\d+)?)$/.exec(value) : null;
-      if (!parsed) {
-        countError('unexpected value', `${key}=${String(value)}`);
-        continue;
-      }
-      const sequence = Number(parsed[1]);
-      const sentAt = Number(parsed[2]);
-      const last = editor.lastSeen[from.index] ?? -1;
-      if (sequence <= last) {
-        countError('value older than one already seen', `${key}: ${sequence} after ${last}`);
-        continue;
-      }
-      for (let s = last + 1; s <= sequence; s += 1) {
-        const edit = from.edits[s];
-        if (edit === undefined) continue;
-        edit.seenBy += 1;
-        if (edit.phase !== 'window') continue;
-        // The latest value carries its own send time; earlier ones it replaced arrived in the same update.
-        peerSamples.push(now - (s === sequence ? sentAt : edit.sentAt), session.index, editor.index);
-        if (s !== sequence) mergedDeliveries += 1;
-        if (edit.seenBy === edit.peers) allPeersSamples.push(now - edit.sentAt, session.index, from.index);
-      }
-      editor.lastSeen[from.index] = sequence;
+  clock.observeEdits(editor.fieldMapping, session.editors, (from, sequence, sentAt, now) => {
+    const last = editor.lastSeen[from.index] ?? -1;
+    if (sequence <= last) {
+      clock.countError('value older than one already seen', `e${from.index}: ${sequence} after ${last}`);
+      return;
     }
+    for (let s = last + 1; s <= sequence; s += 1) {
+      const edit = from.edits[s];
+      if (edit === undefined) continue;
+      edit.seenBy += 1;
+      if (edit.phase !== 'window') continue;
+      // The latest value carries its own send time; earlier ones it replaced arrived in the same update.
+      peerSamples.push(now - (s === sequence ? sentAt : edit.sentAt), session.index, editor.index);
+      if (s !== sequence) mergedDeliveries += 1;
+      if (edit.seenBy === edit.peers) allPeersSamples.push(now - edit.sentAt, session.index, from.index);
+    }
+    editor.lastSeen[from.index] = sequence;
   });
 }
 
@@ -230,12 +198,12 @@ function instrumentAcks(editor: Editor): void {
       reply = (await original(event, ...args)) as Reply;
     } catch (error) {
       // No answer within the SDK's timeout: it keeps the edits and sends them again later.
-      countError('update not answered in time', error instanceof Error ? error.message : String(error));
+      clock.countError('update not answered in time', error instanceof Error ? error.message : String(error));
       throw error;
     }
     const now = performance.now();
     if (reply.ok !== true && reply.error?.code === 'RATE_LIMITED') return reply; // the SDK sends them again
-    const inWindow = phaseAt(now) === 'window';
+    const inWindow = clock.phaseAt(now) === 'window';
     if (inWindow) ackedFramesInWindow += 1;
     for (const edit of batch) {
       if (reply.ok === true) {
@@ -266,15 +234,15 @@ function watchEditor(editor: Editor): void {
   });
   // A refused join arrives unsynced; refused edits are counted from the server's `refused` below.
   provider.on('refused', (error) => {
-    if (!provider.synced) countError(`join refused ${error.code}`, error.message);
+    if (!provider.synced) clock.countError(`join refused ${error.code}`, error.message);
   });
   // What the server refused, as it said it (including RATE_LIMITED, which the SDK retries quietly).
   provider.socket.on('refused', (_sessionId: string, error: { code?: string; message?: string }) =>
-    countError(`refused ${error.code ?? 'unknown'}`, error.message),
+    clock.countError(`refused ${error.code ?? 'unknown'}`, error.message),
   );
-  provider.socket.on('connect_error', (error: Error) => countError('connect_error', error.message));
+  provider.socket.on('connect_error', (error: Error) => clock.countError('connect_error', error.message));
   provider.socket.on('disconnect', (reason: string) => {
-    if (!stopping) countError(`disconnect (${reason})`);
+    if (!stopping) clock.countError(`disconnect (${reason})`);
   });
 }
 
@@ -282,7 +250,7 @@ async function setUpSession(index: number): Promise<Session> {
   const tenant = `${config.tenantPrefix}-${index}`;
   const api = new OnboardingClient({
     baseUrl: config.baseUrl,
-    token: await signToken(secret!, { sub: 'bench-owner', tenant, role: 'admin' }),
+    token: await signToken(secret, { sub: 'bench-owner', tenant, role: 'admin' }),
   });
   const { view } = await api.start();
   const id = view.session.id;
@@ -295,7 +263,7 @@ async function setUpSession(index: number): Promise<Session> {
     : Array.from({ length: config.editorsPerSession ?? 0 }, () => ({ url: config.baseUrl, makesEdits: true, observes: true }));
   session.editors = await Promise.all(
     roles.map(async ({ url, makesEdits, observes }, e): Promise<Editor> => {
-      const token = await signToken(secret!, { sub: `bench-editor-${e}`, tenant, role: 'admin' });
+      const token = await signToken(secret, { sub: `bench-editor-${e}`, tenant, role: 'admin' });
       const provider = new SessionProvider({ url, sessionId: id, token });
       await waitForSync(provider);
       const fieldMapping = provider.doc.getMap<unknown>('data_import').get('fieldMapping');
@@ -312,7 +280,6 @@ async function setUpSession(index: number): Promise<Session> {
         pending: [],
         unsaved: [],
         lastSeen: new Int32Array(roles.length).fill(-1),
-        offsetMs: 0,
       };
       watchEditor(editor);
       return editor;
@@ -326,17 +293,9 @@ async function setUpSession(index: number): Promise<Session> {
 const setupStartedAt = performance.now();
 const indexes = Array.from({ length: config.sessionTo - config.sessionFrom }, (_, i) => config.sessionFrom + i);
 const sessions: Session[] = [];
-let nextIndex = 0;
-await Promise.all(
-  Array.from({ length: Math.min(config.setupConcurrency, indexes.length) }, async () => {
-    while (nextIndex < indexes.length) {
-      const index = indexes[nextIndex]!;
-      nextIndex += 1;
-      sessions.push(await setUpSession(index));
-    }
-  }),
-);
-sessions.sort((a, b) => a.index - b.index);
+await runInPool(indexes.length, config.setupConcurrency, async (i) => {
+  sessions[i] = await setUpSession(indexes[i]!);
+});
 const participants = sessions.flatMap((session) => session.editors);
 const editors = participants.filter((editor) => editor.makesEdits);
 const observerCount = participants.length - editors.length;
@@ -346,23 +305,10 @@ log(
   `${sessions.length} sessions, ${editors.length} editors${observerCount > 0 ? ` and ${observerCount} observers` : ''} connected and synced in ${(setupMs / 1000).toFixed(1)} s`,
 );
 
-const go = await readyThenWaitForGo<LiveEditsReady>({ sessions: sessions.length, editors: editors.length, observers: observerCount, sessionIds, setupMs });
-const base = performance.now() + (go.startAtEpochMs - Date.now());
-windowStart = base + config.warmupMs;
-windowEnd = windowStart + config.durationMs;
-started = true;
-
-// Whether this process keeps up: its CPU and event-loop delay over the window.
-const ownUsage = measureOwnWindow(windowStart, windowEnd);
-
-const sent: Record<Phase, number> = { setup: 0, warmup: 0, window: 0, after: 0 };
-const intervalMs = 1000 / config.editsPerSecond;
+await clock.readyThenGo({ sessions: sessions.length, editors: editors.length, observers: observerCount, sessionIds, setupMs }, config.warmupMs, config.durationMs);
 
 function edit(editor: Editor, scheduledAt: number): void {
-  const sentAt = performance.now();
-  const phase = phaseAt(sentAt);
-  if (phase === 'window') scheduleLag.push(sentAt - scheduledAt, editor.session, editor.index);
-  sent[phase] += 1;
+  const { sentAt, phase } = clock.send(scheduledAt);
   const sequence = editor.edits.length;
   const record: Edit = {
     sentAt,
@@ -378,48 +324,38 @@ function edit(editor: Editor, scheduledAt: number): void {
   editor.pending.push(record);
   editor.unsaved.push(record);
   // The SDK sends the resulting Yjs update at once (or queues it behind the one in flight).
-  editor.fieldMapping.set(`e${editor.index}`, `${sequence}@${sentAt.toFixed(3)}`);
+  editor.fieldMapping.set(`e${editor.index}`, editValue(sequence, sentAt));
 }
 
 /** Closed loop: the editor's next edit once nothing of it is pending, until the window ends. */
 function nextClosedLoopEdit(editor: Editor): void {
-  if (!started || stopping || !editor.makesEdits || editor.pending.length > 0) return;
+  if (!clock.started || stopping || !editor.makesEdits || editor.pending.length > 0) return;
   setImmediate(() => {
     const now = performance.now();
-    if (now < windowEnd && !stopping && editor.pending.length === 0) edit(editor, now);
+    if (now < clock.windowEnd && !stopping && editor.pending.length === 0) edit(editor, now);
   });
 }
 
-// Open loop: editor k edits at base + offset + n × interval, whatever the server's answers do.
-function schedule(editor: Editor, n: number): void {
-  const at = base + editor.offsetMs + n * intervalMs;
-  if (at >= windowEnd) return;
-  setTimeout(() => {
-    edit(editor, at);
-    schedule(editor, n + 1);
-  }, Math.max(0, at - performance.now()));
-}
 for (const editor of editors) {
-  editor.offsetMs = Math.random() * intervalMs;
-  if (config.closedLoop !== true) schedule(editor, 0);
-  else setTimeout(() => edit(editor, base + editor.offsetMs), Math.max(0, base + editor.offsetMs - performance.now()));
+  if (config.closedLoop !== true) {
+    clock.scheduleEdits(config.editsPerSecond, (at) => edit(editor, at));
+  } else {
+    // The first edit at a random phase within the send interval; the next ones as the acks come.
+    const at = clock.base + Math.random() * (1000 / config.editsPerSecond);
+    setTimeout(() => edit(editor, at), Math.max(0, at - performance.now()));
+  }
 }
 
-const own = await ownUsage;
 const windowEdits = () => editors.flatMap((editor) => editor.edits.filter((e) => e.phase === 'window'));
 const settled = () => windowEdits().every((e) => ((Number.isFinite(e.ackAt) && Number.isFinite(e.savedAt)) || e.refused) && e.seenBy >= e.peers);
-const drainStartedAt = performance.now();
-while (!settled() && performance.now() - drainStartedAt < config.drainMs) await sleep(50);
-const drainMs = performance.now() - drainStartedAt;
-const drainTimedOut = !settled();
+const ending = await clock.afterWindow(settled, config.drainMs);
 // Socket.IO does not reconnect by itself after the server closed the socket (`io server disconnect`).
 const disconnected = participants.filter((editor) => !editor.provider.socket.connected).length;
-if (disconnected > 0) errors.after['editor still disconnected at the end'] = disconnected;
+if (disconnected > 0) ending.errors.after['editor still disconnected at the end'] = disconnected;
 stopping = true;
 for (const editor of participants) editor.provider.destroy();
 
 const measured = windowEdits();
-const lag = scheduleLag.values().sort();
 const result: LiveEditsResult = {
   processIndex: config.processIndex,
   sessions: sessions.length,
@@ -428,7 +364,7 @@ const result: LiveEditsResult = {
   sessionIds,
   setupMs,
   windowSeconds: config.durationMs / 1000,
-  sent,
+  sent: clock.sent,
   ackedInWindow,
   ackedFramesInWindow,
   windowEdits: {
@@ -444,18 +380,10 @@ const result: LiveEditsResult = {
   },
   samples: { ackMs: ackSamples.values(), savedMs: savedSamples.values(), peerMs: peerSamples.values(), allPeersMs: allPeersSamples.values() },
   origins: { ackMs: ackSamples.origins(), savedMs: savedSamples.origins(), peerMs: peerSamples.origins(), allPeersMs: allPeersSamples.origins() },
-  errors,
-  errorSamples,
-  loadGenerator: {
-    cpuSeconds: own.cpuSeconds,
-    eventLoopDelayMs: own.eventLoopDelayMs,
-    scheduleLagMs: { p50: percentile(lag, 50), p99: percentile(lag, 99), max: lag.length > 0 ? lag[lag.length - 1]! : Number.NaN },
-  },
-  drainMs,
-  drainTimedOut,
+  ...ending,
 };
 log(
   `window: ${measured.length} edits made, ${result.windowEdits.acked} acked, ${result.windowEdits.deliveredToAll} seen by every peer; ` +
-    `CPU ${((own.cpuSeconds / result.windowSeconds) * 100).toFixed(0)} % of a core, event-loop delay p99 ${result.loadGenerator.eventLoopDelayMs.p99.toFixed(1)} ms`,
+    `CPU ${((result.loadGenerator.cpuSeconds / result.windowSeconds) * 100).toFixed(0)} % of a core, event-loop delay p99 ${result.loadGenerator.eventLoopDelayMs.p99.toFixed(1)} ms`,
 );
 await sendResult(result);

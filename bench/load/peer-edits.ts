@@ -14,14 +14,13 @@
 // The clients are loaded at run time from bench/peers/clients.ts, which resolves them (and its one
 // copy of Yjs) from bench/peers/node_modules: they are not dependencies of the server, and the
 // root type-check sees only the minimal interfaces below.
-import { setTimeout as sleep } from 'node:timers/promises';
 import type * as YTypes from 'yjs';
 import { z } from 'zod';
-import { readyThenWaitForGo, sendResult } from '../support/ipc.ts';
-import { PHASES, type LiveEditsReady, type LiveEditsResult, type Phase } from '../support/live-edits-result.ts';
+import { sendResult } from '../support/ipc.ts';
+import { EditClock, editValue } from '../support/live-edits-clock.ts';
+import type { LiveEditsResult, Phase } from '../support/live-edits-result.ts';
+import { runInPool } from '../support/load-loop.ts';
 import { readConfig } from '../support/load-report.ts';
-import { percentile } from '../support/stats.ts';
-import { measureOwnWindow } from '../support/own-usage.ts';
 
 const wsUrl = z.string().regex(/^ws:\/\//);
 const configSchema = z
@@ -68,26 +67,15 @@ const clients = (await import(clientsUrl)) as PeerClients;
 const { Y } = clients;
 
 type Edit = { sentAt: number; phase: Phase; seenBy: number };
-type Client = { doc: number; index: number; provider: Provider; map: YTypes.Map<unknown>; edits: Edit[]; lastSeen: Int32Array; offsetMs: number };
+type Client = { doc: number; index: number; provider: Provider; map: YTypes.Map<unknown>; edits: Edit[]; lastSeen: Int32Array };
 
-let started = false;
-let windowStart = Number.POSITIVE_INFINITY;
-let windowEnd = Number.POSITIVE_INFINITY;
-const phaseAt = (t: number): Phase => (!started ? 'setup' : t < windowStart ? 'warmup' : t < windowEnd ? 'window' : 'after');
-const errors = Object.fromEntries(PHASES.map((phase) => [phase, {}])) as Record<Phase, Record<string, number>>;
-const errorSamples: string[] = [];
-function countError(kind: string, detail?: string): void {
-  const bucket = errors[phaseAt(performance.now())];
-  bucket[kind] = (bucket[kind] ?? 0) + 1;
-  if (errorSamples.length < 10) errorSamples.push(`${kind}${detail !== undefined ? `: ${detail}` : ''}`);
-}
+const clock = new EditClock();
 let stopping = false;
 
 const peerMs: number[] = [];
 const peerOrigin: [number, number][] = [];
 const allPeersMs: number[] = [];
 const allOrigin: [number, number][] = [];
-const scheduleLag: number[] = [];
 let mergedDeliveries = 0;
 
 /** Where client `index` (an editor, or else an observer) of document `doc` connects. */
@@ -109,16 +97,16 @@ function connect(doc: number, role: 'editor' | 'observer', index: number): Promi
       if (synced) return;
       synced = true;
       clearTimeout(timer);
-      resolve({ doc, index, provider, map: ydoc.getMap<unknown>('fieldMapping'), edits: [], lastSeen: new Int32Array(config.editorsPerDoc).fill(-1), offsetMs: 0 });
+      resolve({ doc, index, provider, map: ydoc.getMap<unknown>('fieldMapping'), edits: [], lastSeen: new Int32Array(config.editorsPerDoc).fill(-1) });
     };
     if (config.target === 'hocuspocus') {
       const hp = new clients.HocuspocusProvider({ url, name, document: ydoc, WebSocketPolyfill: clients.WebSocket });
       provider = hp;
       hp.on('synced', done);
       hp.on('disconnect', () => {
-        if (!stopping) countError('disconnect');
+        if (!stopping) clock.countError('disconnect');
       });
-      hp.on('authenticationFailed', () => countError('authentication failed'));
+      hp.on('authenticationFailed', () => clock.countError('authentication failed'));
     } else {
       const wp = new clients.WebsocketProvider(url, name, ydoc, { WebSocketPolyfill: clients.WebSocket, disableBc: true });
       provider = wp;
@@ -126,9 +114,9 @@ function connect(doc: number, role: 'editor' | 'observer', index: number): Promi
         if (isSynced) done();
       }) as Listener);
       wp.on('connection-close', () => {
-        if (!stopping) countError('disconnect');
+        if (!stopping) clock.countError('disconnect');
       });
-      wp.on('connection-error', () => countError('connection error'));
+      wp.on('connection-error', () => clock.countError('connection error'));
     }
   });
 }
@@ -136,108 +124,61 @@ function connect(doc: number, role: 'editor' | 'observer', index: number): Promi
 type Doc = { index: number; editors: Client[]; observers: Client[] };
 
 function observe(docState: Doc, observer: Client): void {
-  observer.map.observe((event) => {
-    const now = performance.now();
-    for (const key of event.keysChanged) {
-      const sender = /^e(\d+)$/.exec(key);
-      const from = sender ? docState.editors[Number(sender[1])] : undefined;
-      if (from === undefined) continue;
-      const value = observer.map.get(key);
-      const parsed = typeof value === 'string' ? /^(\d+)@(\d+(?:\.\d+)?)$/.exec(value) : null;
-      if (!parsed) {
-        countError('unexpected value', `${key}=${String(value)}`);
-        continue;
+  // An observer never edits: every change it sees is remote.
+  clock.observeEdits(observer.map, docState.editors, (from, sequence, _sentAt, now) => {
+    const last = observer.lastSeen[from.index] ?? -1;
+    if (sequence <= last) return;
+    for (let s = last + 1; s <= sequence; s += 1) {
+      const edit = from.edits[s];
+      if (edit === undefined) continue;
+      edit.seenBy += 1;
+      if (edit.phase !== 'window') continue;
+      peerMs.push(now - edit.sentAt);
+      peerOrigin.push([docState.index, config.editorsPerDoc + observer.index]);
+      if (s !== sequence) mergedDeliveries += 1;
+      if (edit.seenBy === config.observersPerDoc) {
+        allPeersMs.push(now - edit.sentAt);
+        allOrigin.push([docState.index, from.index]);
       }
-      const sequence = Number(parsed[1]);
-      const last = observer.lastSeen[from.index] ?? -1;
-      if (sequence <= last) continue;
-      for (let s = last + 1; s <= sequence; s += 1) {
-        const edit = from.edits[s];
-        if (edit === undefined) continue;
-        edit.seenBy += 1;
-        if (edit.phase !== 'window') continue;
-        peerMs.push(now - edit.sentAt);
-        peerOrigin.push([docState.index, config.editorsPerDoc + observer.index]);
-        if (s !== sequence) mergedDeliveries += 1;
-        if (edit.seenBy === config.observersPerDoc) {
-          allPeersMs.push(now - edit.sentAt);
-          allOrigin.push([docState.index, from.index]);
-        }
-      }
-      observer.lastSeen[from.index] = sequence;
     }
+    observer.lastSeen[from.index] = sequence;
   });
 }
 
 const setupStartedAt = performance.now();
 const docIndexes = Array.from({ length: config.docTo - config.docFrom }, (_, i) => config.docFrom + i);
 const docs: Doc[] = [];
-let next = 0;
-await Promise.all(
-  Array.from({ length: Math.min(config.setupConcurrency, docIndexes.length) }, async () => {
-    while (next < docIndexes.length) {
-      const index = docIndexes[next]!;
-      next += 1;
-      const editors = await Promise.all(Array.from({ length: config.editorsPerDoc }, (_, e) => connect(index, 'editor', e)));
-      const observers = await Promise.all(Array.from({ length: config.observersPerDoc }, (_, o) => connect(index, 'observer', o)));
-      const state: Doc = { index, editors, observers };
-      for (const observer of observers) observe(state, observer);
-      docs.push(state);
-    }
-  }),
-);
-docs.sort((a, b) => a.index - b.index);
+await runInPool(docIndexes.length, config.setupConcurrency, async (i) => {
+  const index = docIndexes[i]!;
+  const editors = await Promise.all(Array.from({ length: config.editorsPerDoc }, (_, e) => connect(index, 'editor', e)));
+  const observers = await Promise.all(Array.from({ length: config.observersPerDoc }, (_, o) => connect(index, 'observer', o)));
+  const state: Doc = { index, editors, observers };
+  for (const observer of observers) observe(state, observer);
+  docs[i] = state;
+});
 const editors = docs.flatMap((d) => d.editors);
 const observers = docs.flatMap((d) => d.observers);
 const setupMs = performance.now() - setupStartedAt;
 log(`${docs.length} documents, ${editors.length} editors and ${observers.length} observers connected and synced in ${(setupMs / 1000).toFixed(1)} s`);
 
 const docNames = docs.map((d) => `${config.docPrefix}-${d.index}`);
-const go = await readyThenWaitForGo<LiveEditsReady>({ sessions: docs.length, editors: editors.length, observers: observers.length, sessionIds: docNames, setupMs });
-const base = performance.now() + (go.startAtEpochMs - Date.now());
-windowStart = base + config.warmupMs;
-windowEnd = windowStart + config.durationMs;
-started = true;
+await clock.readyThenGo({ sessions: docs.length, editors: editors.length, observers: observers.length, sessionIds: docNames, setupMs }, config.warmupMs, config.durationMs);
 
-// Whether this process keeps up: its CPU and event-loop delay over the window.
-const ownUsage = measureOwnWindow(windowStart, windowEnd);
-
-const sent: Record<Phase, number> = { setup: 0, warmup: 0, window: 0, after: 0 };
-const intervalMs = 1000 / config.editsPerSecond;
 function edit(editor: Client, scheduledAt: number): void {
-  const sentAt = performance.now();
-  const phase = phaseAt(sentAt);
-  if (phase === 'window') scheduleLag.push(sentAt - scheduledAt);
-  sent[phase] += 1;
+  const { sentAt, phase } = clock.send(scheduledAt);
   const sequence = editor.edits.length;
   editor.edits.push({ sentAt, phase, seenBy: 0 });
   // The provider sends the resulting Yjs update at once.
-  editor.map.set(`e${editor.index}`, `${sequence}@${sentAt.toFixed(3)}`);
+  editor.map.set(`e${editor.index}`, editValue(sequence, sentAt));
 }
-function schedule(editor: Client, n: number): void {
-  const at = base + editor.offsetMs + n * intervalMs;
-  if (at >= windowEnd) return;
-  setTimeout(() => {
-    edit(editor, at);
-    schedule(editor, n + 1);
-  }, Math.max(0, at - performance.now()));
-}
-for (const editor of editors) {
-  editor.offsetMs = Math.random() * intervalMs;
-  schedule(editor, 0);
-}
+for (const editor of editors) clock.scheduleEdits(config.editsPerSecond, (at) => edit(editor, at));
 
-const own = await ownUsage;
 const windowEdits = () => editors.flatMap((e) => e.edits.filter((edit) => edit.phase === 'window'));
-const drainStartedAt = performance.now();
-while (!windowEdits().every((e) => e.seenBy >= config.observersPerDoc) && performance.now() - drainStartedAt < config.drainMs) await sleep(50);
-const drainMs = performance.now() - drainStartedAt;
+const ending = await clock.afterWindow(() => windowEdits().every((e) => e.seenBy >= config.observersPerDoc), config.drainMs);
 const measured = windowEdits();
-const drainTimedOut = !measured.every((e) => e.seenBy >= config.observersPerDoc);
 stopping = true;
 for (const client of [...editors, ...observers]) client.provider.destroy();
 
-const lag = Float64Array.from(scheduleLag).sort();
 const origins = (list: [number, number][]) => ({ session: Uint32Array.from(list, (o) => o[0]), participant: Uint16Array.from(list, (o) => o[1]) });
 const empty = { session: new Uint32Array(0), participant: new Uint16Array(0) };
 const result: LiveEditsResult = {
@@ -248,7 +189,7 @@ const result: LiveEditsResult = {
   sessionIds: docNames,
   setupMs,
   windowSeconds: config.durationMs / 1000,
-  sent,
+  sent: clock.sent,
   ackedInWindow: 0,
   ackedFramesInWindow: 0,
   windowEdits: {
@@ -265,19 +206,11 @@ const result: LiveEditsResult = {
   },
   samples: { ackMs: new Float64Array(0), savedMs: new Float64Array(0), peerMs: Float64Array.from(peerMs), allPeersMs: Float64Array.from(allPeersMs) },
   origins: { ackMs: empty, savedMs: empty, peerMs: origins(peerOrigin), allPeersMs: origins(allOrigin) },
-  errors,
-  errorSamples,
-  loadGenerator: {
-    cpuSeconds: own.cpuSeconds,
-    eventLoopDelayMs: own.eventLoopDelayMs,
-    scheduleLagMs: { p50: percentile(lag, 50), p99: percentile(lag, 99), max: lag.length > 0 ? lag[lag.length - 1]! : Number.NaN },
-  },
-  drainMs,
-  drainTimedOut,
+  ...ending,
 };
 log(
   `window: ${measured.length} edits made, ${result.windowEdits.deliveredToAll} seen by every observer; ` +
-    `CPU ${((own.cpuSeconds / result.windowSeconds) * 100).toFixed(0)} % of a core, event-loop delay p99 ${result.loadGenerator.eventLoopDelayMs.p99.toFixed(1)} ms`,
+    `CPU ${((result.loadGenerator.cpuSeconds / result.windowSeconds) * 100).toFixed(0)} % of a core, event-loop delay p99 ${result.loadGenerator.eventLoopDelayMs.p99.toFixed(1)} ms`,
 );
 await sendResult(result);
 // The clients' timers (awareness, reconnects) would keep the process alive.
