@@ -13,11 +13,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
-import { runJsonChild, startBenchServer, startCoordinatedChild } from '../support/children.ts';
+import { runJsonChild } from '../support/children.ts';
 import { runDatabase, freshPostgresDatabase, type Backend } from '../support/databases.ts';
 import { count, fixed, percent, roundSpread, spreadOf, withSpread, type Spread } from '../support/format.ts';
 import { combineLoads, type CombinedLoad } from '../support/live-edits-combine.ts';
-import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
+import { startLiveEditsLoad, startLiveEditsServer } from '../support/live-edits-load.ts';
 import type { LoadReport } from '../support/load-report.ts';
 import { describeMachine, gitCommit } from '../support/machine.ts';
 import { table, upsertSection } from '../support/markdown.ts';
@@ -116,33 +116,23 @@ async function runServer(context: ScenarioContext, settings: Settings, run: numb
   const dataDir = await makeTempDir('bench-ceiling');
   try {
     const databaseUrl = await runDatabase(context.postgres.url, 'postgresql', `bench_ceiling_server_${context.quick ? 'quick' : 'full'}_${run}`, run, databases);
-    const server = await startBenchServer({
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: secret,
-      DATA_DIR: dataDir,
-      SOCKET_UPDATES_PER_SECOND: String(settings.socketUpdatesPerSecond),
-      ...(databaseUrl !== undefined ? { DATABASE_URL: databaseUrl } : {}),
-    });
+    const server = await startLiveEditsServer(secret, dataDir, settings.socketUpdatesPerSecond, databaseUrl);
     try {
-      const child = startCoordinatedChild<LiveEditsReady, LiveEditsResult>(
-        'bench/load/live-edits.ts',
+      const child = startLiveEditsLoad(
         {
-          processIndex: 0,
-          baseUrl: server.baseUrl,
-          tenantPrefix: `bench-ceiling-${run}`,
-          sessionFrom: 0,
-          sessionTo: settings.serverSessions,
+          sessions: settings.serverSessions,
           editorsPerSession: settings.serverEditorsPerSession,
-          editsPerSecond: 1,
+          editsPerSecondPerEditor: 1,
           closedLoop: true,
           warmupMs: settings.serverWarmupMs,
           durationMs: settings.serverDurationMs,
           drainMs: settings.serverDrainMs,
           setupConcurrency: settings.setupConcurrency,
           syncTimeoutMs: settings.syncTimeoutMs,
+          socketUpdatesPerSecond: settings.socketUpdatesPerSecond,
         },
-        { BENCH_JWT_SECRET: secret },
-        settings.syncTimeoutMs * 4 + settings.serverWarmupMs + settings.serverDurationMs + settings.serverDrainMs + 120_000,
+        { processIndex: 0, baseUrl: server.baseUrl, tenantPrefix: `bench-ceiling-${run}`, sessionFrom: 0, sessionTo: settings.serverSessions },
+        secret,
       );
       await child.ready;
       const { result, usage } = await runOneLoadWindow(child, [server.pid], { warmupMs: settings.serverWarmupMs, durationMs: settings.serverDurationMs }, log);

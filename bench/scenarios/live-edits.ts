@@ -8,11 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
-import { startBenchServer } from '../support/children.ts';
 import { BACKEND_NAMES, BACKENDS, type Backend, runDatabase, sqliteSettings } from '../support/databases.ts';
 import { count, fixed, percent, withSpread } from '../support/format.ts';
 import { combineLoads, concat, roundedSummary, summarizeRuns, summarizeServer, type CombinedLoad, type RunsSummary, type ServerOverRuns } from '../support/live-edits-combine.ts';
-import { startLiveEditsLoad, type LiveLoadSettings } from '../support/live-edits-load.ts';
+import { startLiveEditsLoad, startLiveEditsServer, type LiveLoadSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsResult } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit, sourceFingerprint } from '../support/machine.ts';
 import { chartImage, writeCharts } from '../support/charts.ts';
@@ -372,13 +371,7 @@ async function runOnce(
     log(`run ${run}/${settings.runsPerBackend} ${BACKEND_NAMES[backend]}: starting the server`);
     const loadAverage1m = os.loadavg()[0] ?? Number.NaN;
     const codeBefore = sourceFingerprint();
-    const server = await startBenchServer({
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: secret,
-      DATA_DIR: dataDir,
-      SOCKET_UPDATES_PER_SECOND: String(settings.socketUpdatesPerSecond),
-      ...(databaseUrl !== undefined ? { DATABASE_URL: databaseUrl } : {}),
-    });
+    const server = await startLiveEditsServer(secret, dataDir, settings.socketUpdatesPerSecond, databaseUrl);
     let result: RunResult;
     try {
       const perProcess = Math.ceil(settings.sessions / settings.loadProcesses);

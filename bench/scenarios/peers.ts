@@ -11,11 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
-import { startBenchServer, type CoordinatedChild } from '../support/children.ts';
+import type { CoordinatedChild } from '../support/children.ts';
 import { BACKEND_NAMES, runDatabase, sqliteSettings, type Backend } from '../support/databases.ts';
 import { count, fixed, percent, withSpread } from '../support/format.ts';
 import { combineLoads, roundedSummary, summarizeRuns, summarizeServer, type CombinedLoad, type RunsSummary, type ServerOverRuns } from '../support/live-edits-combine.ts';
-import { startLiveEditsLoad, startPeerEditsLoad, type PeerLoadSettings } from '../support/live-edits-load.ts';
+import { startLiveEditsLoad, startLiveEditsServer, startPeerEditsLoad, type PeerLoadSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit } from '../support/machine.ts';
 import { databaseSettingsLine, table, upsertSection } from '../support/markdown.ts';
@@ -107,13 +107,7 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
     if (target === 'glavito-postgresql' || target === 'glavito-sqlite') {
       const backend: Backend = target === 'glavito-postgresql' ? 'postgresql' : 'sqlite';
       const databaseUrl = await runDatabase(context.postgres.url, backend, `bench_peers_${context.quick ? 'quick' : 'full'}_${run}`, run, databases);
-      const server = await startBenchServer({
-        LOG_LEVEL: 'warn',
-        JWT_SECRET: secret,
-        DATA_DIR: dataDir,
-        SOCKET_UPDATES_PER_SECOND: String(settings.socketUpdatesPerSecond),
-        ...(databaseUrl !== undefined ? { DATABASE_URL: databaseUrl } : {}),
-      });
+      const server = await startLiveEditsServer(secret, dataDir, settings.socketUpdatesPerSecond, databaseUrl);
       pid = server.pid;
       stop = () => server.stop();
       metricsUrl = server.baseUrl;

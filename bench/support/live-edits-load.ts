@@ -1,6 +1,7 @@
-// Starting the load generators of live editing: bench/load/live-edits.ts (this server's SDK), as the
-// live-edits, cluster and peers scenarios configure it, and bench/load/peer-edits.ts (the peers' clients).
-import { startCoordinatedChild, type CoordinatedChild } from './children.ts';
+// Starting live editing's server and load generators: this server as the live-edits, peers and
+// ceiling scenarios run it; bench/load/live-edits.ts (this server's SDK), as the live-edits, cluster,
+// peers and ceiling scenarios configure it, and bench/load/peer-edits.ts (the peers' clients).
+import { startBenchServer, startCoordinatedChild, type BenchServer, type CoordinatedChild } from './children.ts';
 import type { LiveEditsReady, LiveEditsResult } from './live-edits-result.ts';
 
 /** What both scenarios set of the load. */
@@ -18,6 +19,8 @@ export type LiveLoadSettings = {
   syncTimeoutMs: number;
   /** The server's per-connection edit limit (its default, set explicitly). */
   socketUpdatesPerSecond: number;
+  /** Closed loop instead (the ceiling scenario): each editor edits again once its edits were acknowledged. */
+  closedLoop?: boolean;
 };
 
 /** Which sessions one load process drives, where, and (with `layouts`) who connects where. */
@@ -77,6 +80,20 @@ export function startPeerEditsLoad(
   );
 }
 
+/**
+ * Starts one server process for live editing: `LOG_LEVEL=warn`, `secret` as its JWT_SECRET, its data
+ * in `dataDir`, the per-connection edit limit set explicitly, on `databaseUrl` (none: SQLite in dataDir).
+ */
+export function startLiveEditsServer(secret: string, dataDir: string, socketUpdatesPerSecond: number, databaseUrl: string | undefined): Promise<BenchServer> {
+  return startBenchServer({
+    LOG_LEVEL: 'warn',
+    JWT_SECRET: secret,
+    DATA_DIR: dataDir,
+    SOCKET_UPDATES_PER_SECOND: String(socketUpdatesPerSecond),
+    ...(databaseUrl !== undefined ? { DATABASE_URL: databaseUrl } : {}),
+  });
+}
+
 /** Starts one load process; `secret` signs its tokens (the servers' JWT_SECRET). */
 export function startLiveEditsLoad(settings: LiveLoadSettings, part: LoadPart, secret: string): CoordinatedChild<LiveEditsReady, LiveEditsResult> {
   return startCoordinatedChild<LiveEditsReady, LiveEditsResult>(
@@ -85,6 +102,7 @@ export function startLiveEditsLoad(settings: LiveLoadSettings, part: LoadPart, s
       ...part,
       ...(part.layouts === undefined ? { editorsPerSession: settings.editorsPerSession } : {}),
       editsPerSecond: settings.editsPerSecondPerEditor,
+      ...(settings.closedLoop === true ? { closedLoop: true } : {}),
       warmupMs: settings.warmupMs,
       durationMs: settings.durationMs,
       drainMs: settings.drainMs,
