@@ -18,7 +18,7 @@ import { chartImage, writeCharts } from '../support/charts.ts';
 import { postgresSettings } from '../support/databases.ts';
 import { count, fixed, percent, spreadOf, withSpread, type Spread } from '../support/format.ts';
 import { combineLoads, roundedSummary, summarizeRuns, type CombinedLoad, type RunsSummary } from '../support/live-edits-combine.ts';
-import { startLiveEditsLoad, startPeerEditsLoad, type PeerLoadSettings } from '../support/live-edits-load.ts';
+import { PEERS_FULL, PEERS_QUICK, startLiveEditsLoad, startPeerEditsLoad, type PeersSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit } from '../support/machine.ts';
 import { table, upsertSection } from '../support/markdown.ts';
@@ -29,23 +29,10 @@ import { selectedTargets, type Scenario, type ScenarioContext } from '../support
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
 import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
-type Settings = PeerLoadSettings & { nodes: number; runs: number; socketUpdatesPerSecond: number };
+type Settings = PeersSettings & { nodes: number };
 // The peers scenario's workload (bench/scenarios/peers.ts), spread over three nodes.
-const FULL: Settings = {
-  nodes: 3,
-  docs: 200,
-  editorsPerDoc: 5,
-  observersPerDoc: 3,
-  editsPerSecondPerEditor: 2,
-  warmupMs: 5_000,
-  durationMs: 60_000,
-  drainMs: 15_000,
-  runs: 3,
-  setupConcurrency: 10,
-  syncTimeoutMs: 30_000,
-  socketUpdatesPerSecond: 60,
-};
-const QUICK: Settings = { ...FULL, docs: 20, warmupMs: 1_000, durationMs: 4_000, drainMs: 10_000, runs: 1 };
+const FULL: Settings = { nodes: 3, ...PEERS_FULL };
+const QUICK: Settings = { nodes: 3, ...PEERS_QUICK };
 
 type Target = 'glavito-cluster' | 'hocuspocus-redis';
 const TARGETS: readonly Target[] = ['glavito-cluster', 'hocuspocus-redis'];

@@ -15,7 +15,7 @@ import type { CoordinatedChild } from '../support/children.ts';
 import { BACKEND_NAMES, runDatabase, sqliteSettings, type Backend } from '../support/databases.ts';
 import { count, fixed, percent, withSpread } from '../support/format.ts';
 import { combineLoads, roundedSummary, summarizeRuns, summarizeServer, type CombinedLoad, type RunsSummary, type ServerOverRuns } from '../support/live-edits-combine.ts';
-import { startLiveEditsLoad, startLiveEditsServer, startPeerEditsLoad, type PeerLoadSettings } from '../support/live-edits-load.ts';
+import { PEERS_FULL, PEERS_QUICK, startLiveEditsLoad, startLiveEditsServer, startPeerEditsLoad, type PeersSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
 import { describeMachine, gitCommit } from '../support/machine.ts';
 import { databaseSettingsLine, table, upsertSection } from '../support/markdown.ts';
@@ -28,22 +28,7 @@ import { selectedTargets, type Scenario, type ScenarioContext } from '../support
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
 import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
-/** The peers' load, plus this server's per-connection edit limit and the runs. */
-type Settings = PeerLoadSettings & { runs: number; socketUpdatesPerSecond: number };
-const FULL: Settings = {
-  docs: 200,
-  editorsPerDoc: 5,
-  observersPerDoc: 3,
-  editsPerSecondPerEditor: 2,
-  warmupMs: 5_000,
-  durationMs: 60_000,
-  drainMs: 15_000,
-  runs: 3,
-  setupConcurrency: 10,
-  syncTimeoutMs: 30_000,
-  socketUpdatesPerSecond: 60,
-};
-const QUICK: Settings = { ...FULL, docs: 20, warmupMs: 1_000, durationMs: 4_000, drainMs: 10_000, runs: 1 };
+type Settings = PeersSettings;
 
 type Target = 'glavito-postgresql' | 'glavito-sqlite' | PeerName;
 const TARGETS: readonly Target[] = ['glavito-postgresql', 'glavito-sqlite', 'hocuspocus', 'y-websocket'];
@@ -285,7 +270,7 @@ ${databaseSettingsLine(databases.postgresql, databases.sqlite)}
 }
 
 async function runPeers(context: ScenarioContext): Promise<void> {
-  const settings = context.quick ? QUICK : FULL;
+  const settings = context.quick ? PEERS_QUICK : PEERS_FULL;
   const log = (message: string) => console.error(`[peers] ${message}`);
   ensurePeersInstalled(log);
   const versions = peerVersions();
