@@ -19,8 +19,7 @@ import { count, fixed, percent, roundSpread, spreadOf, withSpread, type Spread }
 import { combineLoads, type CombinedLoad } from '../support/live-edits-combine.ts';
 import { startLiveEditsLoad, startLiveEditsServer } from '../support/live-edits-load.ts';
 import type { LoadReport } from '../support/load-report.ts';
-import { describeMachine, gitCommit } from '../support/machine.ts';
-import { table, upsertSection } from '../support/markdown.ts';
+import { runFacts, table, upsertSection } from '../support/markdown.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
@@ -265,7 +264,6 @@ function summarize(settings: Settings, results: readonly RunResult[]): Summary {
 }
 
 function renderMarkdown(context: ScenarioContext, settings: Settings, summary: Summary, results: readonly RunResult[], databases: Record<Backend, Record<string, string>>, jsonPath: string): string {
-  const rel = path.relative(REPO_ROOT, jsonPath);
   const runs = summary.runs;
   const serverRate = summary.server.ackedPerSecond.median;
   const groupCommits = summary.pg.filter((p) => p.config.rowsPerCommit > 1);
@@ -305,16 +303,11 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summary: S
     ]),
   );
   const loads = results.map((r) => r.loadAverage1m).filter((v) => Number.isFinite(v));
-  const commitAtEnd = gitCommit();
   const goalMet = serverRate >= GOAL_EDITS_PER_SECOND;
   return `
 ## ceiling: this server next to its parts (a bare Yjs loop, a bare PostgreSQL loop)${context.quick ? ' (quick smoke run, not for quoting)' : ''}
 
-- **Command:** \`${context.command}\`
-- **Date:** ${context.startedAt}
-- **Commit:** \`${context.commit}\`${commitAtEnd !== context.commit ? ` (\`${commitAtEnd}\` at the end: the checkout is shared)` : ''}
-- **Machine:** ${describeMachine(context.machine)}
-- **Raw results:** [${rel}](${rel})
+${runFacts(context, jsonPath)}
 
 **Workload** (issue 7, scenario 6). The edit stream of the \`peers\` scenario: ${settings.docs} documents × ${settings.editorsPerDoc} editors × ${settings.editsPerSecondPerEditor} edits/s,
 each edit a \`Y.Map.set\` of the editor's own key \`e<editor>\` of \`data_import.fieldMapping\` (a shared \`Y.Map\`, as

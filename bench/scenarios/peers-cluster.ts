@@ -20,8 +20,7 @@ import { count, fixed, percent, spreadOf, withSpread, type Spread } from '../sup
 import { combineLoads, roundedSummary, summarizeRuns, type CombinedLoad, type RunsSummary } from '../support/live-edits-combine.ts';
 import { PEERS_FULL, PEERS_QUICK, startLiveEditsLoad, startPeerEditsLoad, type PeersSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
-import { describeMachine, gitCommit } from '../support/machine.ts';
-import { table, upsertSection } from '../support/markdown.ts';
+import { runFacts, table, upsertSection } from '../support/markdown.ts';
 import { ensurePeersInstalled, peerVersions } from '../support/peer-install.ts';
 import { startPeerNodes } from '../support/peer-server.ts';
 import { writeRawResults } from '../support/raw-results.ts';
@@ -193,7 +192,6 @@ function summarize(results: readonly RunResult[], target: Target): Summary | und
 }
 
 function renderMarkdown(context: ScenarioContext, settings: Settings, summaries: readonly Summary[], results: readonly RunResult[], facts: { postgres?: Record<string, string> }, jsonPath: string, versions: Record<string, string>): string {
-  const rel = path.relative(REPO_ROOT, jsonPath);
   const nodeCells = (s: Summary) => s.nodes.map((n) => `${n.id} ${fixed(n.cpuPercentOfOneCore.median, 0)} %`).join(', ');
   const latencyRows = summaries.map((s) => [
     TARGET_NAMES[s.target],
@@ -240,16 +238,11 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summaries:
       fixed(r.loadAverage1m, 2),
     ]),
   );
-  const commitAtEnd = gitCommit();
   const lg = summaries.map((s) => `${TARGET_NAMES[s.target]}: ${fixed(s.loadGenerator.cpuPercentOfOneCore, 0)} % of a core, event-loop delay p99 ${fixed(s.loadGenerator.eventLoopDelayP99Ms, 1)} ms, edits late against their schedule p99 ${fixed(s.loadGenerator.scheduleLagP99Ms, 1)} ms`);
   return `
 ## peers-cluster: this server's 3-node cluster next to Hocuspocus 3 on 3 nodes with its Redis extension, ${settings.docs} documents × ${settings.editorsPerDoc} editors + ${settings.observersPerDoc} observers${context.quick ? ' (quick smoke run, not for quoting)' : ''}
 
-- **Command:** \`${context.command}\`
-- **Date:** ${context.startedAt}
-- **Commit:** \`${context.commit}\`${commitAtEnd !== context.commit ? ` (\`${commitAtEnd}\` at the end: the checkout is shared)` : ''}
-- **Machine:** ${describeMachine(context.machine)}
-- **Raw results:** [${rel}](${rel})
+${runFacts(context, jsonPath)}
 - **Peers** (bench/peers/package-lock.json): ${Object.entries(versions).map(([name, version]) => `\`${name}@${version}\``).join(', ')}
 
 **Workload** (issue 7, scenario 2): the \`peers\` scenario's workload on ${settings.nodes} nodes. ${settings.docs} documents (this server: onboarding

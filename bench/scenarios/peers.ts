@@ -17,8 +17,7 @@ import { count, fixed, percent, withSpread } from '../support/format.ts';
 import { combineLoads, roundedSummary, summarizeRuns, summarizeServer, type CombinedLoad, type RunsSummary, type ServerOverRuns } from '../support/live-edits-combine.ts';
 import { PEERS_FULL, PEERS_QUICK, startLiveEditsLoad, startLiveEditsServer, startPeerEditsLoad, type PeersSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
-import { describeMachine, gitCommit } from '../support/machine.ts';
-import { databaseSettingsLine, table, upsertSection } from '../support/markdown.ts';
+import { databaseSettingsLine, runFacts, table, upsertSection } from '../support/markdown.ts';
 import { ensurePeersInstalled, peerVersions } from '../support/peer-install.ts';
 import { startPeerServer, type PeerName } from '../support/peer-server.ts';
 import { chartImage, writeCharts } from '../support/charts.ts';
@@ -165,7 +164,6 @@ function summarize(results: readonly RunResult[], target: Target): Summary | und
 }
 
 function renderMarkdown(context: ScenarioContext, settings: Settings, summaries: readonly Summary[], results: readonly RunResult[], databases: Record<Backend, Record<string, string>>, jsonPath: string, versions: Record<string, string>): string {
-  const rel = path.relative(REPO_ROOT, jsonPath);
   const latencyRows = summaries.map((s) => [
     TARGET_NAMES[s.target],
     String(s.runs),
@@ -205,15 +203,10 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summaries:
       fixed(r.loadAverage1m, 2),
     ]),
   );
-  const commitAtEnd = gitCommit();
   return `
 ## peers: this server next to Hocuspocus and @y/websocket-server, ${settings.docs} documents × ${settings.editorsPerDoc} editors + ${settings.observersPerDoc} observers on one node${context.quick ? ' (quick smoke run, not for quoting)' : ''}
 
-- **Command:** \`${context.command}\`
-- **Date:** ${context.startedAt}
-- **Commit:** \`${context.commit}\`${commitAtEnd !== context.commit ? ` (\`${commitAtEnd}\` at the end: the checkout is shared)` : ''}
-- **Machine:** ${describeMachine(context.machine)}
-- **Raw results:** [${rel}](${rel})
+${runFacts(context, jsonPath)}
 - **Peers** (bench/peers/package-lock.json): ${Object.entries(versions).map(([name, version]) => `\`${name}@${version}\``).join(', ')}
 
 **Workload** (issue 7, scenario 1). One server process per run, fresh storage each time. ${settings.docs} documents

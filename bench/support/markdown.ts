@@ -1,5 +1,9 @@
 // BENCHMARKS.md is shared by every scenario: each one rewrites only its own marked section.
 import fs from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../../test/support/server-process.ts';
+import { describeMachine, gitCommit } from './machine.ts';
+import type { ScenarioContext } from './scenario.ts';
 
 const HEADER = `# Benchmarks
 
@@ -31,6 +35,22 @@ export function upsertSection(file: string, name: string, body: string, options:
     text = next === -1 ? `${text.trimEnd()}\n\n${section}\n` : `${text.slice(0, next)}${section}\n\n${text.slice(next)}`;
   }
   fs.writeFileSync(file, text);
+}
+
+/**
+ * The facts a section opens with: the command, the date, the commit (and the one at the end, when the
+ * shared checkout moved meanwhile), the machine and the raw results.
+ */
+export function runFacts(context: ScenarioContext, jsonPath: string): string {
+  const rel = path.relative(REPO_ROOT, jsonPath);
+  const commitAtEnd = gitCommit();
+  return [
+    `- **Command:** \`${context.command}\``,
+    `- **Date:** ${context.startedAt}`,
+    `- **Commit:** \`${context.commit}\`${commitAtEnd !== context.commit ? ` (\`${commitAtEnd}\` at the end: the checkout is shared)` : ''}`,
+    `- **Machine:** ${describeMachine(context.machine)}`,
+    `- **Raw results:** [${rel}](${rel})`,
+  ].join('\n');
 }
 
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
