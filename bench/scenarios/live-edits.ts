@@ -17,7 +17,7 @@ import { describeMachine, gitCommit, sourceFingerprint } from '../support/machin
 import { chartImage, writeCharts } from '../support/charts.ts';
 import { table, upsertSection, databaseSettingsLine } from '../support/markdown.ts';
 import { writeRawResults } from '../support/raw-results.ts';
-import type { Scenario, ScenarioContext } from '../support/scenario.ts';
+import { runInTurn, type Scenario, type ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
 import { runLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
@@ -114,9 +114,7 @@ function combine(
 
 type Summary = { backend: Backend } & RunsSummary<Metric> & ServerOverRuns;
 
-function summarize(results: readonly RunResult[], backend: Backend): Summary | undefined {
-  const runs = results.filter((r) => r.backend === backend);
-  if (runs.length === 0) return undefined;
+function summarize(backend: Backend, runs: readonly RunResult[]): Summary {
   return { backend, ...summarizeRuns(runs, METRICS), ...summarizeServer(runs) };
 }
 
@@ -414,16 +412,10 @@ async function runOnce(
 async function runLiveEdits(context: ScenarioContext): Promise<void> {
   const settings = settingsFor(context.quick);
   const secret = randomBytes(32).toString('base64url');
-  const results: RunResult[] = [];
   const databases: Record<Backend, Record<string, string>> = { postgresql: {}, sqlite: {} };
-  for (let run = 1; run <= settings.runsPerBackend; run += 1) {
-    for (const backend of BACKENDS) results.push(await runOnce(context, settings, backend, run, secret, databases));
-  }
-  const sorted = [...results].sort((a, b) => BACKENDS.indexOf(a.backend) - BACKENDS.indexOf(b.backend) || a.run - b.run);
-  const summaries = BACKENDS.flatMap((backend) => {
-    const summary = summarize(results, backend);
-    return summary ? [summary] : [];
-  });
+  const byBackend = await runInTurn(settings.runsPerBackend, BACKENDS, (backend, run) => runOnce(context, settings, backend, run, secret, databases));
+  const sorted = byBackend.flatMap(({ runs }) => runs);
+  const summaries = byBackend.map(({ key, runs }) => summarize(key, runs));
 
   // A run with a non-default number of load processes (BENCH_LIVE_EDITS_LOAD_PROCESSES) is kept apart.
   const defaults = context.quick ? QUICK : FULL;

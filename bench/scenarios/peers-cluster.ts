@@ -24,7 +24,7 @@ import { runFacts, table, upsertSection } from '../support/markdown.ts';
 import { ensurePeersInstalled, peerVersions } from '../support/peer-install.ts';
 import { startPeerNodes } from '../support/peer-server.ts';
 import { writeRawResults } from '../support/raw-results.ts';
-import { selectedTargets, type Scenario, type ScenarioContext } from '../support/scenario.ts';
+import { runInTurn, selectedTargets, type Scenario, type ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
 import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
@@ -173,9 +173,7 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
 type NodeSummary = { id: string; cpuPercentOfOneCore: Spread; peakRssMiB: number; ownedSessions: (number | null)[] };
 type Summary = { target: Target; nodes: NodeSummary[]; totalCpuPercentOfOneCore: Spread; machineCpuBusyPercent: Spread } & RunsSummary<Metric>;
 
-function summarize(results: readonly RunResult[], target: Target): Summary | undefined {
-  const runs = results.filter((r) => r.target === target);
-  if (runs.length === 0) return undefined;
+function summarize(target: Target, runs: readonly RunResult[]): Summary {
   const nodeRuns = (i: number) => runs.map((r) => r.nodes[i]!);
   return {
     target,
@@ -307,17 +305,11 @@ async function runPeersCluster(context: ScenarioContext): Promise<void> {
   process.env.TEST_DATABASE_URL = context.postgres.url;
   ensurePeersInstalled(log);
   const versions = peerVersions();
-  const targets = selectedTargets('BENCH_PEERS_CLUSTER_TARGETS', TARGETS);
+  const redisUrl = context.redis.url;
   const facts: { postgres?: Record<string, string> } = {};
-  const results: RunResult[] = [];
-  for (let run = 1; run <= settings.runs; run += 1) {
-    for (const target of targets) results.push(await runOnce(context, settings, target, run, context.redis.url, facts));
-  }
-  const sorted = [...results].sort((a, b) => TARGETS.indexOf(a.target) - TARGETS.indexOf(b.target) || a.run - b.run);
-  const summaries = TARGETS.flatMap((target) => {
-    const summary = summarize(results, target);
-    return summary ? [summary] : [];
-  });
+  const byTarget = await runInTurn(settings.runs, selectedTargets('BENCH_PEERS_CLUSTER_TARGETS', TARGETS), (target, run) => runOnce(context, settings, target, run, redisUrl, facts));
+  const sorted = byTarget.flatMap(({ runs }) => runs);
+  const summaries = byTarget.map(({ key, runs }) => summarize(key, runs));
   const sectionName = `peers-cluster${context.quick ? '-quick' : ''}`;
   const jsonPath = path.join(REPO_ROOT, 'docs/bench', `peers-cluster${context.quick ? '.quick' : ''}.json`);
   writeRawResults(jsonPath, context, 'peers-cluster', {

@@ -23,7 +23,7 @@ import { startPeerServer, type PeerName } from '../support/peer-server.ts';
 import { chartImage, writeCharts } from '../support/charts.ts';
 import { scrapeMetrics, sumOf } from '../support/prometheus.ts';
 import { writeRawResults } from '../support/raw-results.ts';
-import { selectedTargets, type Scenario, type ScenarioContext } from '../support/scenario.ts';
+import { runInTurn, selectedTargets, type Scenario, type ScenarioContext } from '../support/scenario.ts';
 import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
 import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
@@ -157,9 +157,7 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
 
 type Summary = { target: Target } & RunsSummary<Metric> & ServerOverRuns;
 
-function summarize(results: readonly RunResult[], target: Target): Summary | undefined {
-  const runs = results.filter((r) => r.target === target);
-  if (runs.length === 0) return undefined;
+function summarize(target: Target, runs: readonly RunResult[]): Summary {
   return { target, ...summarizeRuns(runs, METRICS), ...summarizeServer(runs) };
 }
 
@@ -269,16 +267,9 @@ async function runPeers(context: ScenarioContext): Promise<void> {
   const versions = peerVersions();
   const secret = randomBytes(32).toString('base64url');
   const databases: Record<Backend, Record<string, string>> = { postgresql: {}, sqlite: {} };
-  const results: RunResult[] = [];
-  const targets = selectedTargets('BENCH_PEERS_TARGETS', TARGETS);
-  for (let run = 1; run <= settings.runs; run += 1) {
-    for (const target of targets) results.push(await runOnce(context, settings, target, run, secret, databases));
-  }
-  const sorted = [...results].sort((a, b) => TARGETS.indexOf(a.target) - TARGETS.indexOf(b.target) || a.run - b.run);
-  const summaries = TARGETS.flatMap((target) => {
-    const summary = summarize(results, target);
-    return summary ? [summary] : [];
-  });
+  const byTarget = await runInTurn(settings.runs, selectedTargets('BENCH_PEERS_TARGETS', TARGETS), (target, run) => runOnce(context, settings, target, run, secret, databases));
+  const sorted = byTarget.flatMap(({ runs }) => runs);
+  const summaries = byTarget.map(({ key, runs }) => summarize(key, runs));
   const sectionName = `peers${context.quick ? '-quick' : ''}`;
   const jsonPath = path.join(REPO_ROOT, 'docs/bench', `peers${context.quick ? '.quick' : ''}.json`);
   writeRawResults(jsonPath, context, 'peers', { settings, versions, acknowledges: ACKNOWLEDGES, databases, postgresReused: context.postgres.reused, summaries: summaries.map((s) => roundedSummary(s, METRICS)), runs: sorted });

@@ -29,6 +29,18 @@ export function selectedTargets<Target extends string>(name: string, all: readon
   return all.filter((target) => only.includes(target));
 }
 
+/**
+ * Runs each of `order` (targets, backends) `runs` times, taking them in turn within a run so that
+ * drift in the machine's speed spreads over all of them. Returns each one's results, in run order.
+ */
+export async function runInTurn<Key, Result>(runs: number, order: readonly Key[], runOnce: (key: Key, run: number) => Promise<Result>): Promise<{ key: Key; runs: Result[] }[]> {
+  const byKey = order.map((key) => ({ key, runs: [] as Result[] }));
+  for (let run = 1; run <= runs; run += 1) {
+    for (const entry of byKey) entry.runs.push(await runOnce(entry.key, run));
+  }
+  return byKey;
+}
+
 export type Scenario = {
   name: string;
   summary: string;
