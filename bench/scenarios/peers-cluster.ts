@@ -17,7 +17,7 @@ import { trackProcess, type CoordinatedChild } from '../support/children.ts';
 import { chartImage, writeCharts } from '../support/charts.ts';
 import { postgresSettings } from '../support/databases.ts';
 import { count, fixed, percent, spreadOf, withSpread, type Spread } from '../support/format.ts';
-import { combineLoads, roundedSummary, summarizeRuns, type CombinedLoad, type RunsSummary } from '../support/live-edits-combine.ts';
+import { combineLoads, deliveryCells, observerLatencyCells, roundedSummary, runCells, summarizeRuns, type CombinedLoad, type RunsSummary } from '../support/live-edits-combine.ts';
 import { PEERS_FULL, PEERS_QUICK, startLiveEditsLoad, startPeerEditsLoad, type PeersSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
 import { runFacts, table, upsertSection } from '../support/markdown.ts';
@@ -194,15 +194,9 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summaries:
   const latencyRows = summaries.map((s) => [
     TARGET_NAMES[s.target],
     String(s.runs),
-    count(s.latencyMs.peer.samples),
-    withSpread(s.latencyMs.peer.p50, 1, s.runs),
-    withSpread(s.latencyMs.peer.p95, 1, s.runs),
-    withSpread(s.latencyMs.peer.p99, 1, s.runs),
-    withSpread(s.latencyMs.allPeers.p99, 1, s.runs),
+    ...observerLatencyCells(s),
     s.latencyMs.ack.samples > 0 ? `${withSpread(s.latencyMs.ack.p50, 1, s.runs)} / ${withSpread(s.latencyMs.ack.p99, 1, s.runs)}` : '— (none)',
-    withSpread(s.madePerSecond, 0, s.runs),
-    `${count(s.windowEdits.deliveredToAll)} / ${count(s.windowEdits.sent)} (${percent(s.windowEdits.deliveredToAll, s.windowEdits.sent)})`,
-    `${s.errorsInWindow} / ${s.errorsTotal}`,
+    ...deliveryCells(s),
   ]);
   const nodeRows = summaries.map((s) => [
     TARGET_NAMES[s.target],
@@ -226,10 +220,7 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summaries:
     results.map((r) => [
       String(r.run),
       TARGET_NAMES[r.target],
-      count(r.madePerSecond),
-      fixed(r.latencyMs.peer.p50, 1),
-      fixed(r.latencyMs.peer.p99, 1),
-      `${r.errorsInWindow} / ${r.errorsTotal}${r.drainTimedOut ? ' (drain timed out)' : ''}`,
+      ...runCells(r),
       r.nodes.map((n) => `${n.id} ${n.usage ? `${fixed(n.usage.cpuPercentOfOneCore, 0)} %` : '?'}`).join(', '),
       r.nodes.map((n) => `${n.id} ${n.usage ? fixed(n.usage.peakRssMiB, 0) : '?'}`).join(', '),
       r.loadProcesses.map((p) => `${fixed(p.cpuPercentOfOneCore, 0)} %, ${fixed(p.loadGenerator.eventLoopDelayMs.p99, 1)}`).join('; '),

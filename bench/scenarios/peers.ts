@@ -13,8 +13,8 @@ import { makeTempDir, removeTempDir } from '../../scripts/services/system.ts';
 import { REPO_ROOT } from '../../test/support/server-process.ts';
 import type { CoordinatedChild } from '../support/children.ts';
 import { BACKEND_NAMES, runDatabase, sqliteSettings, type Backend } from '../support/databases.ts';
-import { count, fixed, percent, withSpread } from '../support/format.ts';
-import { combineLoads, roundedSummary, summarizeRuns, summarizeServer, type CombinedLoad, type RunsSummary, type ServerOverRuns } from '../support/live-edits-combine.ts';
+import { count, fixed } from '../support/format.ts';
+import { combineLoads, deliveryCells, observerLatencyCells, roundedSummary, runCells, summarizeRuns, summarizeServer, type CombinedLoad, type RunsSummary, type ServerOverRuns } from '../support/live-edits-combine.ts';
 import { PEERS_FULL, PEERS_QUICK, startLiveEditsLoad, startLiveEditsServer, startPeerEditsLoad, type PeersSettings } from '../support/live-edits-load.ts';
 import type { LiveEditsReady, LiveEditsResult } from '../support/live-edits-result.ts';
 import { databaseSettingsLine, runFacts, table, upsertSection } from '../support/markdown.ts';
@@ -165,14 +165,8 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summaries:
   const latencyRows = summaries.map((s) => [
     TARGET_NAMES[s.target],
     String(s.runs),
-    count(s.latencyMs.peer.samples),
-    withSpread(s.latencyMs.peer.p50, 1, s.runs),
-    withSpread(s.latencyMs.peer.p95, 1, s.runs),
-    withSpread(s.latencyMs.peer.p99, 1, s.runs),
-    withSpread(s.latencyMs.allPeers.p99, 1, s.runs),
-    withSpread(s.madePerSecond, 0, s.runs),
-    `${count(s.windowEdits.deliveredToAll)} / ${count(s.windowEdits.sent)} (${percent(s.windowEdits.deliveredToAll, s.windowEdits.sent)})`,
-    `${s.errorsInWindow} / ${s.errorsTotal}`,
+    ...observerLatencyCells(s),
+    ...deliveryCells(s),
     s.serverCpuPercentOfOneCore === null ? '—' : `${fixed(s.serverCpuPercentOfOneCore, 0)} %`,
     s.serverPeakRssMiB === null ? '—' : fixed(s.serverPeakRssMiB, 0),
     s.machineCpuBusyPercent === null ? '—' : `${fixed(s.machineCpuBusyPercent, 0)} %`,
@@ -190,10 +184,7 @@ function renderMarkdown(context: ScenarioContext, settings: Settings, summaries:
     results.map((r) => [
       String(r.run),
       TARGET_NAMES[r.target],
-      count(r.madePerSecond),
-      fixed(r.latencyMs.peer.p50, 1),
-      fixed(r.latencyMs.peer.p99, 1),
-      `${r.errorsInWindow} / ${r.errorsTotal}${r.drainTimedOut ? ' (drain timed out)' : ''}`,
+      ...runCells(r),
       r.server ? `${fixed(r.server.cpuPercentOfOneCore, 0)} %` : '—',
       r.server ? fixed(r.server.peakRssMiB, 0) : '—',
       r.commits ? `${count(r.commits.perSecond)}, ${fixed(r.commits.updatesPerCommit, 1)}, ${fixed(r.commits.meanMs, 1)}${r.commits.failed > 0 ? ` (${r.commits.failed} failed)` : ''}` : '—',

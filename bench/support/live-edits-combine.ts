@@ -1,6 +1,7 @@
 // Adds up what the live-edits load processes of one run report (bench/load/live-edits.ts), and runs
-// of a scenario that drives them: the live-edits and cluster scenarios share it.
-import { roundSpread, spreadOf, type Spread } from './format.ts';
+// of a scenario that drives them: the live-edits and cluster scenarios share it; and the cells the
+// peers scenarios' tables show of such runs.
+import { count, fixed, percent, roundSpread, spreadOf, withSpread, type Spread } from './format.ts';
 import { PHASES, type LiveEditsResult, type Phase } from './live-edits-result.ts';
 import { median, type LatencySummary } from './stats.ts';
 import type { ServerUsage } from './window-usage.ts';
@@ -181,4 +182,34 @@ export function summarizeServer(runs: readonly { server: ServerUsage | null; mac
     serverPeakRssMiB: servers.length > 0 ? Math.max(...servers.map((s) => s.peakRssMiB)) : null,
     machineCpuBusyPercent: runs.some((r) => r.machineCpuBusyPercent !== null) ? median(runs.map((r) => r.machineCpuBusyPercent ?? Number.NaN)) : null,
   };
+}
+
+/** Edit → observer latency over runs, as the peers scenarios' tables show it: samples, p50, p95, p99, and p99 until every observer saw it. */
+export function observerLatencyCells(s: RunsSummary<'peer' | 'allPeers'>): string[] {
+  return [
+    count(s.latencyMs.peer.samples),
+    withSpread(s.latencyMs.peer.p50, 1, s.runs),
+    withSpread(s.latencyMs.peer.p95, 1, s.runs),
+    withSpread(s.latencyMs.peer.p99, 1, s.runs),
+    withSpread(s.latencyMs.allPeers.p99, 1, s.runs),
+  ];
+}
+
+/** Whether the load went through, as the peers scenarios' tables show it: edits made/s, the window's edits seen by every observer, errors. */
+export function deliveryCells(s: RunsSummary<string>): string[] {
+  return [
+    withSpread(s.madePerSecond, 0, s.runs),
+    `${count(s.windowEdits.deliveredToAll)} / ${count(s.windowEdits.sent)} (${percent(s.windowEdits.deliveredToAll, s.windowEdits.sent)})`,
+    `${s.errorsInWindow} / ${s.errorsTotal}`,
+  ];
+}
+
+/** One run as the peers scenarios' tables of every run show it: edits made/s, edit → observer p50 and p99, errors. */
+export function runCells(r: CombinedLoad & { latencyMs: Record<'peer', LatencySummary> }): string[] {
+  return [
+    count(r.madePerSecond),
+    fixed(r.latencyMs.peer.p50, 1),
+    fixed(r.latencyMs.peer.p99, 1),
+    `${r.errorsInWindow} / ${r.errorsTotal}${r.drainTimedOut ? ' (drain timed out)' : ''}`,
+  ];
 }
