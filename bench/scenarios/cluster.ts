@@ -552,7 +552,8 @@ typed after the kill acknowledged, then restart the killed node on its port and 
 **Failover time** = kill → the first acknowledged edit typed after the kill, of the slower of the surviving nodes' editors
 (the faster one is in the timeline). It includes the lease running out (the dead owner's lease is not released;
 TTL ${count(facts.leaseTtlMs)} ms), the next owner taking the shard and activating the session from PostgreSQL under a new epoch, the
-survivors' nodes retrying their forwarded calls, and the typing interval (an edit is typed at most ${settings.typingIntervalMs} ms after the
+survivors' nodes retrying their forwarded calls (the first refused connection marks the dead owner gone, and a waiting
+call wakes when its lease expires), and the typing interval (an edit is typed at most ${settings.typingIntervalMs} ms after the
 kill). Nearest-rank percentiles over ${f.measured} kills${f.measured < 100 ? ` (with ${f.measured}, p99 is the maximum and p95 the ${Math.ceil(0.95 * f.measured)}th of ${f.measured})` : ''}.
 
 ${table(
