@@ -79,6 +79,11 @@ describe('cluster failover', () => {
     expect(failovers.filter((failover) => failover.ms > FAILOVER_LIMIT_MS)).toEqual([]);
     // The new owner is another node, under a newer epoch.
     expect(failovers.filter(({ from, to, epochs: [before, after] }) => to === from || after <= before)).toEqual([]);
+    // The survivors found the dead owners' ports closed and stopped targeting them without waiting
+    // for their heartbeats to expire (RedisPlacement.unreachable).
+    const killed = new Set(failovers.map((failover) => failover.from));
+    const marked = new Set(cluster.logs('node refused a connection: no longer targeted until its heartbeat expires').map(({ line }) => String(line.refusingNode)));
+    expect([...killed].filter((node) => !marked.has(node))).toEqual([]);
     await expectConverged(cluster, session, editors);
     expect(staleCommits(await cluster.commits(session.sessionId))).toEqual([]);
   }, 300_000);

@@ -227,7 +227,7 @@ export class RedisPlacement implements Placement {
     const member = this.#members.find((m) => m.id === nodeId);
     if (!member || nodeId === this.#options.nodeId || this.#isGone(member)) return;
     this.#gone.set(nodeId, { startedAt: member.startedAt, until: performance.now() + this.#options.leaseTtlMs });
-    this.#options.log.info({ node: nodeId }, 'node refused a connection: no longer targeted until its heartbeat expires');
+    this.#options.log.info({ refusingNode: nodeId }, 'node refused a connection: no longer targeted until its heartbeat expires');
   }
 
   /** Nodes, shards, owners and epochs, as Redis has them now (the ops view). */
