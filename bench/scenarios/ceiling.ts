@@ -22,7 +22,7 @@ import type { LoadReport } from '../support/load-report.ts';
 import { runFacts, table, upsertSection } from '../support/markdown.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
-import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+import { latencyHistogram, summarizeLatencies, type LatencyHistogram, type LatencySummary } from '../support/stats.ts';
 import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
 /** The goal for one 2-core node. */
@@ -93,7 +93,7 @@ type PgResult = LoadReport & { rowsPerCommit: number; connections: number; rowsP
 type ServerResult = {
   ackedPerSecond: number;
   ackMs: LatencySummary;
-  ackHistogram: ReturnType<typeof latencyHistogram>;
+  ackHistogram: LatencyHistogram;
   server: ServerUsage | null;
   machineCpuBusyPercent: number | null;
 } & CombinedLoad;

@@ -27,7 +27,7 @@ import { chartImage, writeCharts } from '../support/charts.ts';
 import { table, upsertSection } from '../support/markdown.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
-import { latencyHistogram, round, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+import { latencies, round, summarizeLatencies, type LatencyHistogram, type LatencySummary } from '../support/stats.ts';
 import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
 /** editorsPerSession: on the session's editor node; its observers are one on each other node. */
@@ -98,7 +98,7 @@ type LatencyRun = {
   nodes: NodeRun[];
   machineCpuBusyPercent: number | null;
   latencyMs: Record<Metric, LatencySummary>;
-  histograms: Record<Metric, ReturnType<typeof latencyHistogram>>;
+  histograms: Record<Metric, LatencyHistogram>;
 } & CombinedLoad;
 
 /** Node index (in the cluster's order) of session s's editors. */
@@ -187,8 +187,7 @@ async function latencyRun(context: ScenarioContext, settings: Settings, run: num
         usage: usage.servers()[i] ?? null,
       })),
       machineCpuBusyPercent: usage.machineCpuBusyPercent(),
-      latencyMs: Object.fromEntries(METRICS.map(({ metric }) => [metric, summarizeLatencies(samples[metric])])) as Record<Metric, LatencySummary>,
-      histograms: Object.fromEntries(METRICS.map(({ metric }) => [metric, latencyHistogram(samples[metric])])) as LatencyRun['histograms'],
+      ...latencies(samples),
       ...combineLoads([result]),
     };
     if (latency.code.after !== codeBefore) log(`WARNING: the code under test changed during latency run ${run} (${codeBefore} → ${latency.code.after})`);

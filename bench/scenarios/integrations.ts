@@ -26,7 +26,7 @@ import { processMemoryMiB } from '../support/proc.ts';
 import { labelValues, scrapeMetrics, sumOf, type PromSample } from '../support/prometheus.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
-import { latencyHistogram, round, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+import { latencyHistogram, round, summarizeLatencies, type LatencyHistogram, type LatencySummary } from '../support/stats.ts';
 import { measureWindow, type ServerUsage } from '../support/window-usage.ts';
 
 type Settings = {
@@ -78,7 +78,7 @@ type SocketSummary = {
   expected: number;
   perSecond: number;
   latencyMs: LatencySummary;
-  histogram: ReturnType<typeof latencyHistogram>;
+  histogram: LatencyHistogram;
   unhealthy: number;
   changed: number;
   unparseable: number;

@@ -18,7 +18,7 @@ import { chartImage, writeCharts } from '../support/charts.ts';
 import { table, upsertSection, databaseSettingsLine } from '../support/markdown.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import { runInTurn, type Scenario, type ScenarioContext } from '../support/scenario.ts';
-import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+import { latencies, type LatencyHistogram, type LatencySummary } from '../support/stats.ts';
 import { runLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
 type Settings = LiveLoadSettings & {
@@ -76,7 +76,7 @@ type RunResult = {
   /** The machine's 1-minute load average just before the server started. */
   loadAverage1m: number;
   latencyMs: Record<Metric, LatencySummary>;
-  histograms: Record<Metric, ReturnType<typeof latencyHistogram>>;
+  histograms: Record<Metric, LatencyHistogram>;
   /** sourceFingerprint() before the server started and after it stopped: others may edit the checkout. */
   code: { before: string; after: string };
   server: ServerUsage | null;
@@ -103,8 +103,7 @@ function combine(
     backend,
     run,
     loadAverage1m,
-    latencyMs: Object.fromEntries(METRICS.map((metric) => [metric, summarizeLatencies(samples[metric])])) as Record<Metric, LatencySummary>,
-    histograms: Object.fromEntries(METRICS.map((metric) => [metric, latencyHistogram(samples[metric])])) as RunResult['histograms'],
+    ...latencies(samples),
     code,
     server,
     machineCpuBusyPercent,

@@ -25,7 +25,7 @@ import { ensurePeersInstalled, peerVersions } from '../support/peer-install.ts';
 import { startPeerNodes } from '../support/peer-server.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import { runInTurn, selectedTargets, type Scenario, type ScenarioContext } from '../support/scenario.ts';
-import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+import { latencies, type LatencyHistogram, type LatencySummary } from '../support/stats.ts';
 import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
 type Settings = PeersSettings & { nodes: number };
@@ -67,7 +67,7 @@ type RunResult = {
   run: number;
   loadAverage1m: number;
   latencyMs: Record<Metric, LatencySummary>;
-  histograms: Record<Metric, ReturnType<typeof latencyHistogram>>;
+  histograms: Record<Metric, LatencyHistogram>;
   nodes: NodeRun[];
   machineCpuBusyPercent: number | null;
 } & CombinedLoad;
@@ -150,8 +150,7 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
         target,
         run,
         loadAverage1m,
-        latencyMs: Object.fromEntries(METRICS.map((m) => [m, summarizeLatencies(samples[m])])) as Record<Metric, LatencySummary>,
-        histograms: Object.fromEntries(METRICS.map((m) => [m, latencyHistogram(samples[m])])) as RunResult['histograms'],
+        ...latencies(samples),
         nodes: started.ids.map((id, i) => ({ id, usage: usage.servers()[i] ?? null, ownedSessions: owners ? owners.filter((o) => o === i).length : null })),
         machineCpuBusyPercent: usage.machineCpuBusyPercent(),
         ...combineLoads([result]),

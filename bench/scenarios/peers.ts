@@ -24,7 +24,7 @@ import { chartImage, writeCharts } from '../support/charts.ts';
 import { scrapeMetrics, sumOf } from '../support/prometheus.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import { runInTurn, selectedTargets, type Scenario, type ScenarioContext } from '../support/scenario.ts';
-import { latencyHistogram, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+import { latencies, type LatencyHistogram, type LatencySummary } from '../support/stats.ts';
 import { runOneLoadWindow, type ServerUsage } from '../support/window-usage.ts';
 
 type Settings = PeersSettings;
@@ -53,7 +53,7 @@ type RunResult = {
   run: number;
   loadAverage1m: number;
   latencyMs: Record<Metric, LatencySummary>;
-  histograms: Record<Metric, ReturnType<typeof latencyHistogram>>;
+  histograms: Record<Metric, LatencyHistogram>;
   server: ServerUsage | null;
   machineCpuBusyPercent: number | null;
   /** This server only: its batch commits of live edits over the window (from /metrics). */
@@ -133,8 +133,7 @@ async function runOnce(context: ScenarioContext, settings: Settings, target: Tar
         target,
         run,
         loadAverage1m,
-        latencyMs: { peer: summarizeLatencies(samples.peer), allPeers: summarizeLatencies(samples.allPeers) },
-        histograms: { peer: latencyHistogram(samples.peer), allPeers: latencyHistogram(samples.allPeers) },
+        ...latencies(samples),
         server: usage.servers()[0] ?? null,
         machineCpuBusyPercent: usage.machineCpuBusyPercent(),
         commits,

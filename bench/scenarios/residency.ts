@@ -28,7 +28,7 @@ import { processMemoryMiB } from '../support/proc.ts';
 import { scrapeMetrics, sumOf } from '../support/prometheus.ts';
 import { writeRawResults } from '../support/raw-results.ts';
 import type { Scenario, ScenarioContext } from '../support/scenario.ts';
-import { latencyHistogram, round, summarizeLatencies, type LatencySummary } from '../support/stats.ts';
+import { latencyHistogram, round, summarizeLatencies, type LatencyHistogram, type LatencySummary } from '../support/stats.ts';
 
 type Settings = {
   backends: readonly Backend[];
@@ -72,7 +72,7 @@ const MiB = 2 ** 20;
 const log = (message: string) => console.error(`[residency] ${message}`);
 
 type Memory = { rssMiB: number; peakRssMiB: number; heapUsedMiB: number; actors: number };
-type Latencies = { summary: LatencySummary; histogram: ReturnType<typeof latencyHistogram>; failed: number };
+type Latencies = { summary: LatencySummary; histogram: LatencyHistogram; failed: number };
 
 type RunResult = {
   backend: Backend;

@@ -45,6 +45,19 @@ export function latencyHistogram(samples: Float64Array): { upperMs: number; coun
     .map(([index, count]) => ({ upperMs: Number((10 ** (index / 10)).toPrecision(3)), count }));
 }
 
+export type LatencyHistogram = ReturnType<typeof latencyHistogram>;
+
+/** Each metric's samples, summarized and as a histogram: what a run keeps of its latencies. */
+export function latencies<Metric extends string>(
+  samples: Record<Metric, Float64Array>,
+): { latencyMs: Record<Metric, LatencySummary>; histograms: Record<Metric, LatencyHistogram> } {
+  const metrics = Object.keys(samples) as Metric[];
+  return {
+    latencyMs: Object.fromEntries(metrics.map((metric) => [metric, summarizeLatencies(samples[metric])])) as Record<Metric, LatencySummary>,
+    histograms: Object.fromEntries(metrics.map((metric) => [metric, latencyHistogram(samples[metric])])) as Record<Metric, LatencyHistogram>,
+  };
+}
+
 export function round(value: number, digits: number): number {
   if (!Number.isFinite(value)) return value;
   const factor = 10 ** digits;
